@@ -1,0 +1,88 @@
+"""On-disk cache of per-file results and of the project index.
+
+Stored under ``.backendlint_cache/`` at the project root (or ``cache-dir``), with a
+``.gitignore`` inside. Each store is one JSON file replaced atomically (write to a
+temporary file, then ``os.replace``), so two concurrent runs can lose each other's new
+entries but never corrupt the cache. A corrupt or unwritable cache is a warning.
+
+A file's entry is reused when its size and modification time are unchanged, or else
+when the SHA-256 of its content is unchanged; the store's name covers the backendlint
+version and the configuration, and each entry records the digests of the project facts
+its rules read, so a changed ``models.py`` invalidates the views that read relations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+
+class Store:
+    def __init__(self, directory: Optional[Path], name: str, warnings: List[str]):
+        self.directory = directory
+        self.name = name
+        self.warnings = warnings
+        self.entries: Dict[str, Any] = {}
+        self.dirty = False
+        if directory is not None:
+            self._load()
+
+    @property
+    def path(self) -> Optional[Path]:
+        return None if self.directory is None else self.directory / self.name
+
+    def _load(self) -> None:
+        path = self.path
+        try:
+            with open(path, "r", encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            self.warnings.append(f"ignoring unreadable cache file {path}: {exc}")
+            return
+        if not isinstance(data, dict):
+            self.warnings.append(f"ignoring corrupt cache file {path}")
+            return
+        self.entries = data
+
+    def get(self, key: str) -> Any:
+        return self.entries.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+        self.dirty = True
+
+    def drop(self, key: str) -> None:
+        if self.entries.pop(key, None) is not None:
+            self.dirty = True
+
+    def save(self) -> None:
+        if self.directory is None or not self.dirty:
+            return
+        try:
+            ensure_dir(self.directory)
+            fd, tmp = tempfile.mkstemp(prefix=self.name, suffix=".tmp", dir=str(self.directory))
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(self.entries, fh, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except OSError as exc:
+            self.warnings.append(f"cannot write cache {self.directory}: {exc.strerror or exc}")
+        self.dirty = False
+
+
+def ensure_dir(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Automatically created by backendlint.\n*\n", encoding="utf-8")

@@ -1,0 +1,203 @@
+"""Checking one file: read, prefilter, parse once, traverse once, locate, suppress."""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+import traceback
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from backendlint.engine.diagnostics import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Diagnostic
+from backendlint.engine.suppression import file_is_skipped, is_suppressed
+
+# Vendored copies resolve to the library they copy.
+IMPORT_ALIASES = {
+    "requests.packages.urllib3": "urllib3",
+    "pip._vendor.urllib3": "urllib3",
+    "pip._vendor.requests": "requests",
+    "botocore.vendored.requests": "requests",
+}
+
+
+@dataclass
+class FileJob:
+    path: str  # filesystem path
+    display: str  # as reported
+    relpath: str  # posix, relative to the project root
+    module_name: str
+    is_package: bool
+
+
+def decode(data: bytes) -> str:
+    """Decode Python source honouring a BOM and a PEP 263 coding cookie."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def _diag(job: FileJob, code_name: Tuple[str, str], message: str, line: int = 1, col: int = 1, source_line: str = "") -> Diagnostic:
+    return Diagnostic(code_name[0], code_name[1], message, job.display, line, col, line, col, source_line)
+
+
+def _line_text(lines: Sequence[str], line: int) -> str:
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def syntax_error(job: FileJob, source: str, exc: Exception) -> Diagnostic:
+    """One BL000 diagnostic; the standard parser usually locates the error more precisely."""
+    line = getattr(exc, "raw_line", 1) or 1
+    col = (getattr(exc, "raw_column", 0) or 0) + 1
+    message = getattr(exc, "message", None) or str(exc).splitlines()[0]
+    try:
+        ast.parse(source)
+    except SyntaxError as err:
+        line = err.lineno or line
+        col = err.offset or col
+        message = err.msg
+    except (RecursionError, MemoryError, ValueError):
+        pass
+    lines = source.splitlines()
+    return _diag(job, SYNTAX_ERROR, f"SyntaxError: {message}", line, col, _line_text(lines, line))
+
+
+def select_rules(rule_classes: Sequence[type], source: str) -> List[type]:
+    """Rules whose text prefilter admits this source."""
+    chosen = []
+    for cls in rule_classes:
+        req = cls.requires
+        if not req or any(token in source for token in req):
+            chosen.append(cls)
+    return chosen
+
+
+def check_source(
+    job: FileJob,
+    source: str,
+    rule_classes: Sequence[type],
+    rule_options: Dict[str, Dict[str, Any]],
+    facts: Any,
+    prefilter: bool = True,
+) -> List[Diagnostic]:
+    """Every unsuppressed diagnostic for one file's source."""
+    if file_is_skipped(source):
+        return []
+    chosen = select_rules(rule_classes, source) if prefilter else list(rule_classes)
+    if not chosen:
+        return []
+
+    import libcst as cst
+
+    from backendlint.engine.context import FileContext
+    from backendlint.engine.traversal import Dispatcher
+
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        return [syntax_error(job, source, exc)]
+    except (RecursionError, MemoryError) as exc:
+        return [_diag(job, SYNTAX_ERROR, f"file is too deeply nested to parse ({type(exc).__name__})")]
+    except Exception as exc:  # noqa: BLE001 - the parser itself failed on this file
+        return [_diag(job, INTERNAL_ERROR, f"parser failed on this file: {type(exc).__name__}: {exc}")]
+
+    ctx = FileContext(
+        path=job.display,
+        relpath=job.relpath,
+        module_name=job.module_name,
+        is_package=job.is_package,
+        source=source,
+        module=module,
+        facts=facts,
+        import_aliases=IMPORT_ALIASES,
+    )
+    rules = []
+    diagnostics: List[Diagnostic] = []
+    for cls in chosen:
+        try:
+            rules.append(cls(ctx, rule_options.get(cls.name)))
+        except Exception as exc:  # noqa: BLE001
+            diagnostics.append(_diag(job, INTERNAL_ERROR, f"rule {cls.code} ({cls.name}) failed to start: {type(exc).__name__}: {exc}"))
+    dispatcher = Dispatcher(ctx, rules)
+    try:
+        dispatcher.run(module)
+    except RecursionError:
+        diagnostics.append(_diag(job, INTERNAL_ERROR, "file is too deeply nested to analyse"))
+
+    wanted = list(ctx.reports)
+    nodes = [r.node for r in wanted] + [e.node for e in dispatcher.errors]
+    positions = _positions(module, nodes) if nodes else {}
+    lines = source.splitlines()
+    for err in dispatcher.errors:
+        start = positions.get(id(err.node))
+        line = start[0] if start else 1
+        where = "".join(traceback.format_exception_only(type(err.exc), err.exc)).strip()
+        diagnostics.append(
+            _diag(
+                job,
+                INTERNAL_ERROR,
+                f"rule {err.rule.code} ({err.rule.name}) crashed at line {line}: {where}; "
+                "the rule's other findings in this file are lost, please report this",
+                line,
+                1,
+                _line_text(lines, line),
+            )
+        )
+    seen = set()
+    for report in wanted:
+        pos = positions.get(id(report.node))
+        if pos is None:
+            line, col, end_line, end_col = 1, 1, 1, 1
+        else:
+            line, col, end_line, end_col = pos
+        text = _line_text(lines, line)
+        if is_suppressed(text, report.code):
+            continue
+        diag = Diagnostic(report.code, report.name, report.message, job.display, line, col, end_line, end_col, text)
+        key = (diag.code, diag.line, diag.column, diag.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        diagnostics.append(diag)
+    diagnostics.sort(key=Diagnostic.sort_key)
+    return diagnostics
+
+
+def _positions(module, nodes) -> Dict[int, Tuple[int, int, int, int]]:
+    """1-based (line, col, end_line, end_col) of the given nodes, by id.
+
+    Positions are computed by LibCST's PositionProvider, only for files that have
+    something to report.
+    """
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    try:
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        table = wrapper.resolve(PositionProvider)
+    except RecursionError:
+        return {}
+    out = {}
+    for node in nodes:
+        rng = table.get(node)
+        if rng is not None:
+            out[id(node)] = (rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1)
+    return out
+
+
+def check_file(job: FileJob, rule_classes, rule_options, facts, prefilter: bool = True) -> Tuple[List[Diagnostic], Optional[str]]:
+    """Diagnostics for a file on disk, and the sha256 of its bytes (None if unreadable)."""
+    import hashlib
+
+    try:
+        with open(job.path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return [_diag(job, IO_ERROR, f"cannot read file: {exc.strerror or exc}")], None
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        source = decode(data)
+    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+        return [_diag(job, IO_ERROR, f"cannot decode file: {exc}")], digest
+    return check_source(job, source, rule_classes, rule_options, facts, prefilter), digest

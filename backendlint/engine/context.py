@@ -1,0 +1,76 @@
+"""What a rule can see of the file it runs on."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import libcst as cst
+
+from backendlint.engine.imports import ImportTable
+from backendlint.engine.rule import PendingReport
+
+
+class ProjectFacts:
+    """Facts about the whole project, built by the knowledge layer's collectors.
+
+    ``facts.get("django_models")`` returns what that collector merged from every file
+    of the project; ``root`` is the project root and ``modules`` maps module names to
+    their path relative to the root.
+    """
+
+    def __init__(self, data: Optional[Dict[str, Any]] = None, root: str = ""):
+        self.data = data or {}
+        self.root = root
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        return self.data.get(kind, default)
+
+
+class FileContext:
+    def __init__(
+        self,
+        *,
+        path: str,
+        relpath: str,
+        module_name: str,
+        is_package: bool,
+        source: str,
+        module: cst.Module,
+        facts: ProjectFacts,
+        import_aliases: Optional[Dict[str, str]] = None,
+    ):
+        self.path = path  # as displayed
+        self.relpath = relpath  # posix, relative to the project root
+        self.module_name = module_name
+        self.source = source
+        self.module = module
+        self.facts = facts
+        self.imports = ImportTable(module_name, is_package, import_aliases)
+        # Ancestors of the node being visited (outermost first), kept by the traversal.
+        self.stack: List[cst.CSTNode] = []
+        self.reports: List[PendingReport] = []
+
+    # -- helpers for rules ---------------------------------------------------------
+    def qualified(self, node: cst.CSTNode) -> Optional[str]:
+        """Qualified name of a Name/Attribute expression, resolved through imports."""
+        return self.imports.resolve(node)
+
+    def qualified_callee(self, node: cst.CSTNode) -> Optional[str]:
+        """Qualified name of what a call (or bare decorator expression) refers to."""
+        if isinstance(node, cst.Call):
+            node = node.func
+        return self.imports.resolve(node)
+
+    @property
+    def parent(self) -> Optional[cst.CSTNode]:
+        """Parent of the node being visited (valid inside visit_/leave_ callbacks)."""
+        return self.stack[-1] if self.stack else None
+
+    def enclosing(self, *types: type) -> Optional[cst.CSTNode]:
+        for node in reversed(self.stack):
+            if isinstance(node, types):
+                return node
+        return None
+
+    def add_report(self, report: PendingReport) -> None:
+        self.reports.append(report)

@@ -1,0 +1,49 @@
+"""The finding a rule produces, as every output format sees it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+# Rule pages ship inside the package (`backendlint rule CODE`); there is no hosted
+# documentation site yet, so findings carry no URL (JSON `url` is null, as ruff allows).
+DOCS_URL: Optional[str] = None
+
+# Codes the engine itself reports (not rules).
+SYNTAX_ERROR = ("BL000", "syntax-error")
+INTERNAL_ERROR = ("BL999", "internal-error")
+IO_ERROR = ("BL998", "io-error")
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    name: str
+    message: str
+    path: str  # as displayed: relative to the cwd when below it
+    line: int  # 1-based
+    column: int  # 1-based
+    end_line: int
+    end_column: int
+    source_line: str = ""
+
+    @property
+    def url(self) -> Optional[str]:
+        if DOCS_URL is None or self.code in (SYNTAX_ERROR[0], INTERNAL_ERROR[0], IO_ERROR[0]):
+            return None
+        return DOCS_URL.format(code=self.code)
+
+    @property
+    def is_error(self) -> bool:
+        """Engine errors that make the run exit 2 (not findings)."""
+        return self.code in (INTERNAL_ERROR[0], IO_ERROR[0])
+
+    def sort_key(self):
+        return (self.path, self.line, self.column, self.code, self.message)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Diagnostic":
+        return cls(**data)

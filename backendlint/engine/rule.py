@@ -1,0 +1,94 @@
+"""What a rule is, as the engine sees it.
+
+A rule is one class with a code, a name, a one-line summary and ``visit_<Node>`` /
+``leave_<Node>`` methods named after LibCST node classes. The engine instantiates the
+enabled rules once per file and runs all of them in a single traversal; a rule only
+pays for the node types it asks for.
+
+Rules read framework knowledge from ``backendlint.knowledge``; they report through
+``self.report(node, message)``. Positions are only computed for reported nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst as cst
+
+    from backendlint.engine.context import FileContext
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a rule, set in ``[tool.backendlint.rules.<rule-name>]``."""
+
+    name: str
+    type: type  # bool, int, str, list (of str)
+    default: Any
+    help: str = ""
+
+    def check(self, value: Any) -> Optional[str]:
+        """None when ``value`` fits, else what was expected."""
+        if self.type is list:
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return None
+            return "a list of strings"
+        if self.type is bool:
+            return None if isinstance(value, bool) else "true or false"
+        if self.type is int:
+            return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+        if self.type is str:
+            return None if isinstance(value, str) else "a string"
+        return None
+
+
+@dataclass
+class PendingReport:
+    node: "cst.CSTNode"
+    message: str
+    code: str
+    name: str
+
+
+class Rule:
+    code: str = ""
+    name: str = ""
+    summary: str = ""
+    options: Tuple[Option, ...] = ()
+    # Text prefilter: the rule can only fire in a file whose source contains at least one
+    # of these substrings. Empty means "every file". A test checks that the prefilter
+    # never changes results on the rule pages' examples.
+    requires: Tuple[str, ...] = ()
+    # Project fact kinds this rule reads (part of the cache key of each file it runs on).
+    facts: Tuple[str, ...] = ()
+
+    def __init__(self, ctx: "FileContext", options: Optional[Dict[str, Any]] = None):
+        self.ctx = ctx
+        merged = {opt.name: opt.default for opt in self.options}
+        merged.update(options or {})
+        self.opts = merged
+
+    def report(self, node: "cst.CSTNode", message: str) -> None:
+        self.ctx.add_report(PendingReport(node, message, self.code, self.name))
+
+    def end_module(self) -> None:
+        """Called after the traversal; rules that analyse whole functions report here."""
+
+
+@dataclass
+class RuleInfo:
+    cls: type
+    code: str
+    name: str
+    summary: str
+    options: Tuple[Option, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, rule_cls: type) -> "RuleInfo":
+        return cls(rule_cls, rule_cls.code, rule_cls.name, rule_cls.summary, tuple(rule_cls.options))
+
+
+def option_names(rule_cls: type) -> List[str]:
+    return [opt.name for opt in rule_cls.options]

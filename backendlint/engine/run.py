@@ -1,0 +1,287 @@
+"""A whole run: discover, index, check in parallel with the cache, apply per-file ignores."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pathspec
+
+from backendlint import __version__
+from backendlint.engine import registry
+from backendlint.engine.cache import Store
+from backendlint.engine.checker import FileJob, check_file, check_source
+from backendlint.engine.config import Config
+from backendlint.engine.context import ProjectFacts
+from backendlint.engine.diagnostics import Diagnostic
+from backendlint.engine.discovery import discover, module_name, project_root
+
+
+@dataclass
+class RunOptions:
+    select: Optional[List[str]] = None
+    ignore: List[str] = field(default_factory=list)
+    extend_select: List[str] = field(default_factory=list)
+    jobs: Optional[int] = None
+    use_cache: bool = True
+    force_exclude: bool = False
+    stdin_source: Optional[str] = None
+    stdin_filename: Optional[str] = None
+    prefilter: bool = True
+
+
+@dataclass
+class RunResult:
+    diagnostics: List[Diagnostic] = field(default_factory=list)
+    errors: List[str] = field(default_factory=list)  # path/usage problems (exit 2)
+    warnings: List[str] = field(default_factory=list)
+    files_checked: int = 0
+    cache_hits: int = 0
+    root: Optional[Path] = None
+
+
+def display_path(path: Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def _relpath(path: Path, root: Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def _job(path: Path, root: Path, display: Optional[str] = None) -> FileJob:
+    name, is_package = module_name(path, root)
+    return FileJob(str(path), display or display_path(path), _relpath(path, root), name, is_package)
+
+
+# -- worker process state (set once per worker by the pool initializer) ------------
+_W: Dict[str, Any] = {}
+
+
+def _init_worker(codes: List[str], rule_options, facts_data, root: str, prefilter: bool) -> None:
+    by_code = {r.code: r for r in registry.all_rules()}
+    _W["rules"] = [by_code[c] for c in codes]
+    _W["options"] = rule_options
+    _W["facts"] = ProjectFacts(facts_data, root)
+    _W["prefilter"] = prefilter
+    import libcst  # noqa: F401  (import once per worker, not per file)
+
+
+def _check_batch(jobs: List[FileJob]) -> List[Tuple[List[Diagnostic], Optional[str]]]:
+    return [check_file(job, _W["rules"], _W["options"], _W["facts"], _W["prefilter"]) for job in jobs]
+
+
+def _batches(items: list, size: int) -> List[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def config_key(rules: Sequence[type], rule_options: Dict[str, Any], prefilter: bool) -> str:
+    blob = json.dumps(
+        {"v": __version__, "rules": [r.code for r in rules], "options": rule_options, "prefilter": prefilter},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _cache_dir(config: Config, root: Path) -> Path:
+    if config.cache_dir:
+        path = Path(config.cache_dir)
+        return path if path.is_absolute() else config.base / path
+    return root / ".backendlint_cache"
+
+
+def _per_file_ignored(config: Config) -> List[Tuple[pathspec.PathSpec, List[type]]]:
+    out = []
+    for pattern, selectors in config.per_file_ignores.items():
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", [pattern])
+        codes = [r for r in registry.all_rules() if any(registry._matches(s, r) for s in selectors)]
+        out.append((spec, codes))
+    return out
+
+
+def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
+    result = RunResult()
+    select = opts.select if opts.select is not None else config.select
+    ignore = list(config.ignore) + list(opts.ignore)
+    extend = list(config.extend_select) + list(opts.extend_select)
+    rules = registry.resolve(select, ignore, extend)
+    rule_options = {r.name: config.rules.get(r.name, {}) for r in rules if config.rules.get(r.name)}
+
+    # -- the files ----------------------------------------------------------------
+    stdin = opts.stdin_source is not None
+    if stdin:
+        stdin_name = opts.stdin_filename or "-"
+        check_paths = [Path(stdin_name)] if opts.stdin_filename else [Path.cwd()]
+        files: List[Path] = []
+    else:
+        found = discover(paths, config, force_exclude=opts.force_exclude or config.force_exclude)
+        for path, message in found.errors:
+            result.errors.append(f"{path}: {message}")
+        files = found.files
+        check_paths = paths
+    root = project_root(check_paths)
+    result.root = root
+
+    cache_dir = _cache_dir(config, root) if opts.use_cache and not stdin else None
+    warnings = result.warnings
+
+    # -- the project index ----------------------------------------------------------
+    kinds = sorted({k for r in rules for k in r.facts})
+    jobs_wanted = opts.jobs if opts.jobs and opts.jobs > 0 else (os.cpu_count() or 1)
+    pool: Optional[ProcessPoolExecutor] = None
+    facts = ProjectFacts({}, str(root))
+    digests: Dict[str, str] = {}
+    try:
+        if kinds:
+            from backendlint.engine.project import build_index
+
+            index_files = discover([root], config).files
+            triples = [(str(p), _relpath(p, root), module_name(p, root)[0]) for p in index_files]
+            index_store = Store(cache_dir, "index.json", warnings)
+            if jobs_wanted > 1 and len(triples) > 200:
+                pool = _pool(jobs_wanted)
+            facts, digests = build_index(triples, kinds, index_store, pool)
+            facts.root = str(root)
+            index_store.save()
+
+        if stdin:
+            display = display_path(Path(opts.stdin_filename)) if opts.stdin_filename else "-"
+            job = _job(Path(opts.stdin_filename or "stdin.py"), root, display)
+            diags = check_source(job, opts.stdin_source or "", rules, rule_options, facts, opts.prefilter)
+            result.files_checked = 1
+            result.diagnostics = _apply_per_file_ignores(diags, [(job, diags)], config, root)
+            return result
+
+        store = Store(cache_dir, f"results-{config_key(rules, rule_options, opts.prefilter)}.json", warnings)
+        file_digest = hashlib.sha256(
+            json.dumps({k: digests[k] for k in kinds}, sort_keys=True).encode()
+        ).hexdigest()[:16]
+        outcomes: List[Tuple[FileJob, List[Diagnostic]]] = []
+        todo: List[Tuple[FileJob, list]] = []
+        for path in files:
+            job = _job(path, root)
+            hit = _cache_lookup(store, job, file_digest)
+            if hit is not None:
+                outcomes.append((job, hit))
+                result.cache_hits += 1
+            else:
+                todo.append((job, []))
+        result.files_checked = len(files)
+        if todo:
+            jobs_list = [j for j, _ in todo]
+            if jobs_wanted > 1 and len(jobs_list) > 1:
+                # Workers get the rules and facts once, through the pool initializer
+                # (with fork they are inherited, not pickled).
+                if pool is not None:
+                    pool.shutdown()
+                pool = _pool(
+                    jobs_wanted,
+                    _init_worker,
+                    ([r.code for r in rules], rule_options, facts.data, str(root), opts.prefilter),
+                )
+                size = max(1, min(32, len(jobs_list) // (jobs_wanted * 8) or 1))
+                checked = []
+                for part in pool.map(_check_batch, _batches(jobs_list, size)):
+                    checked.extend(part)
+            else:
+                checked = [check_file(j, rules, rule_options, facts, opts.prefilter) for j in jobs_list]
+            for job, (diags, digest) in zip(jobs_list, checked):
+                outcomes.append((job, diags))
+                if digest is not None and not any(d.is_error for d in diags):
+                    _cache_store(store, job, digest, file_digest, diags)
+        store.save()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+    all_diags = _apply_per_file_ignores([d for _, ds in outcomes for d in ds], outcomes, config, root)
+    result.diagnostics = all_diags
+    return result
+
+
+def _pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
+    import multiprocessing
+
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # pragma: no cover - platforms without fork
+        context = multiprocessing.get_context()
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=initializer, initargs=initargs)
+
+
+def _cache_lookup(store: Store, job: FileJob, facts_digest: str) -> Optional[List[Diagnostic]]:
+    entry = store.get(job.relpath)
+    if not isinstance(entry, dict) or entry.get("facts") != facts_digest or entry.get("module") != job.module_name:
+        return None
+    try:
+        st = os.stat(job.path)
+    except OSError:
+        return None
+    stamp = [st.st_mtime_ns, st.st_size]
+    if entry.get("stamp") != stamp:
+        try:
+            with open(job.path, "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+        except OSError:
+            return None
+        if digest != entry.get("sha"):
+            return None
+        entry["stamp"] = stamp
+        store.dirty = True
+    try:
+        return [
+            Diagnostic(path=job.display, **{k: v for k, v in d.items() if k != "path"})
+            for d in entry.get("diags", [])
+        ]
+    except TypeError:
+        return None
+
+
+def _cache_store(store: Store, job: FileJob, digest: str, facts_digest: str, diags: List[Diagnostic]) -> None:
+    try:
+        st = os.stat(job.path)
+        stamp = [st.st_mtime_ns, st.st_size]
+    except OSError:
+        return
+    store.put(
+        job.relpath,
+        {
+            "sha": digest,
+            "stamp": stamp,
+            "facts": facts_digest,
+            "module": job.module_name,
+            "diags": [{k: v for k, v in d.to_dict().items() if k != "path"} for d in diags],
+        },
+    )
+
+
+def _apply_per_file_ignores(diags, outcomes, config: Config, root: Path) -> List[Diagnostic]:
+    rules = _per_file_ignored(config)
+    if rules:
+        ignored_codes: Dict[str, set] = {}
+        for job, _ in outcomes:
+            absolute = Path(os.path.abspath(job.path))
+            try:
+                rel = absolute.relative_to(config.base).as_posix()
+            except ValueError:
+                rel = absolute.name
+            codes = set()
+            for spec, selected in rules:
+                if spec.match_file(rel):
+                    codes.update(r.code for r in selected)
+            if codes:
+                ignored_codes[job.display] = codes
+        diags = [d for d in diags if d.code not in ignored_codes.get(d.path, ())]
+    return sorted(diags, key=Diagnostic.sort_key)

@@ -1,0 +1,171 @@
+"""One traversal of a parsed file for all enabled rules.
+
+Why not ``module.visit(visitor)`` or LibCST's ``visit_batched``: both rebuild every node
+of the tree while walking it (``_visit_and_replace_children``), which on real code costs
+about as much as parsing, and neither lets one rule's exception be contained without
+stopping the others. This walker reads the dataclass fields of each node directly,
+skips syntactic trivia (whitespace, commas, parentheses, operator tokens) that no rule
+visits, keeps the ancestor stack that rules use instead of ParentNodeProvider, and
+dispatches ``visit_<Node>``/``leave_<Node>`` to each rule with its own error guard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import libcst as cst
+import libcst._nodes.op as _op
+import libcst._nodes.whitespace as _ws
+
+from backendlint.engine.context import FileContext
+from backendlint.engine.rule import Rule
+
+
+def _trivia_types() -> frozenset:
+    found = set()
+    for mod in (_op, _ws):
+        for obj in vars(mod).values():
+            if inspect.isclass(obj) and issubclass(obj, cst.CSTNode):
+                found.add(obj)
+    for name in (
+        "LeftParen", "RightParen", "LeftSquareBracket", "RightSquareBracket",
+        "LeftCurlyBrace", "RightCurlyBrace", "Asynchronous",
+    ):
+        found.add(getattr(cst, name))
+    return frozenset(found)
+
+
+TRIVIA = _trivia_types()
+_SKIP_FIELDS = frozenset({"lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer"})
+# Fields visited first so that traversal order is lexical where rules care about it.
+_FIRST_FIELDS = {"FunctionDef": ("decorators",), "ClassDef": ("decorators",)}
+_FIELDS: Dict[type, Tuple[str, ...]] = {}
+
+
+def _fields_of(tp: type) -> Tuple[str, ...]:
+    names = _FIELDS.get(tp)
+    if names is None:
+        all_names = [
+            f.name
+            for f in dataclasses.fields(tp)
+            if f.name not in _SKIP_FIELDS and not f.name.startswith("whitespace")
+        ]
+        first = _FIRST_FIELDS.get(tp.__name__, ())
+        names = tuple(list(first) + [n for n in all_names if n not in first])
+        _FIELDS[tp] = names
+    return names
+
+
+class RuleError(Exception):
+    """An exception raised inside a rule, with the rule and the node it was visiting."""
+
+    def __init__(self, rule: Rule, node: cst.CSTNode, exc: BaseException):
+        super().__init__(f"{type(exc).__name__}: {exc}")
+        self.rule = rule
+        self.node = node
+        self.exc = exc
+
+
+class Dispatcher:
+    def __init__(self, ctx: FileContext, rules: Sequence[Rule]):
+        self.ctx = ctx
+        self.rules = list(rules)
+        self.visit_map: Dict[str, List[Tuple[Rule, Callable]]] = {}
+        self.leave_map: Dict[str, List[Tuple[Rule, Callable]]] = {}
+        for rule in self.rules:
+            for attr in dir(type(rule)):
+                if attr.startswith("visit_"):
+                    self.visit_map.setdefault(attr[6:], []).append((rule, getattr(rule, attr)))
+                elif attr.startswith("leave_"):
+                    self.leave_map.setdefault(attr[6:], []).append((rule, getattr(rule, attr)))
+        self.errors: List[RuleError] = []
+        self.broken: set = set()  # rules disabled for this file after an exception
+
+    def _call(self, pairs, node) -> None:
+        for rule, fn in pairs:
+            if rule in self.broken:
+                continue
+            try:
+                fn(node)
+            except RecursionError as exc:
+                self.broken.add(rule)
+                self.errors.append(RuleError(rule, node, exc))
+            except Exception as exc:  # noqa: BLE001 - one rule must not stop the run
+                self.broken.add(rule)
+                self.errors.append(RuleError(rule, node, exc))
+
+    def run(self, module: cst.Module) -> None:
+        imports = self.ctx.imports
+        stack = self.ctx.stack
+        visit_map, leave_map = self.visit_map, self.leave_map
+        trivia = TRIVIA
+        # Iterative walk (deeply nested code must not exhaust the Python stack).
+        # Each work item is (node, entering?).
+        work: List[Tuple[cst.CSTNode, bool]] = [(module, True)]
+        while work:
+            node, entering = work.pop()
+            tp = type(node)
+            name = tp.__name__
+            if not entering:
+                stack.pop()
+                pairs = leave_map.get(name)
+                if pairs:
+                    self._call(pairs, node)
+                continue
+            # Keep the import table current in source order (before rules look at uses).
+            if tp is cst.Import:
+                imports.add_import(node)
+            elif tp is cst.ImportFrom:
+                imports.add_import_from(node)
+            elif (tp is cst.FunctionDef or tp is cst.ClassDef) and len(stack) == 1:
+                imports.add_local(node.name.value)
+            pairs = visit_map.get(name)
+            if pairs:
+                self._call(pairs, node)
+            stack.append(node)
+            work.append((node, False))
+            children: List[cst.CSTNode] = []
+            for field in _fields_of(tp):
+                value = getattr(node, field)
+                if isinstance(value, cst.CSTNode):
+                    if type(value) not in trivia:
+                        children.append(value)
+                elif isinstance(value, (tuple, list)):
+                    for item in value:
+                        if isinstance(item, cst.CSTNode) and type(item) not in trivia:
+                            children.append(item)
+            for child in reversed(children):
+                work.append((child, True))
+        for rule in self.rules:
+            if rule in self.broken:
+                continue
+            try:
+                rule.end_module()
+            except Exception as exc:  # noqa: BLE001
+                self.broken.add(rule)
+                self.errors.append(RuleError(rule, module, exc))
+
+
+def walk(node: cst.CSTNode):
+    """Yield ``node`` and its descendants (pre-order, trivia skipped), iteratively.
+
+    For rules that analyse a subtree on their own (a function body, a loop).
+    """
+    work = [node]
+    trivia = TRIVIA
+    while work:
+        current = work.pop()
+        yield current
+        children = []
+        for field in _fields_of(type(current)):
+            value = getattr(current, field)
+            if isinstance(value, cst.CSTNode):
+                if type(value) not in trivia:
+                    children.append(value)
+            elif isinstance(value, (tuple, list)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode) and type(item) not in trivia:
+                        children.append(item)
+        work.extend(reversed(children))
