@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import io
+import re
+import threading
 import tokenize
 import traceback
 from dataclasses import dataclass
@@ -64,11 +66,62 @@ def syntax_error(job: FileJob, source: str, exc: Exception) -> Diagnostic:
     return _diag(job, SYNTAX_ERROR, f"SyntaxError: {message}", line, col, _line_text(lines, line))
 
 
-def select_rules(rule_classes: Sequence[type], source: str) -> List[type]:
+_BRACKETS = re.compile(r"[()\[\]{}]")
+# CPython refuses more than 200 nested brackets; LibCST's native parser recurses on the
+# C stack and can crash the process on such input instead of raising.
+MAX_NESTING = 200
+PARSER_STACK = 256 * 1024 * 1024
+
+
+def _bracket_depth(source: str) -> int:
+    depth = best = 0
+    for match in _BRACKETS.finditer(source):
+        if match.group() in "([{":
+            depth += 1
+            if depth > best:
+                best = depth
+        elif depth:
+            depth -= 1
+    return best
+
+
+def parse(source: str):
+    """Parse with LibCST without risking the process on pathological nesting.
+
+    Sources nested deeper than CPython accepts are checked by the standard parser first
+    (which raises SyntaxError safely); the LibCST parse itself runs in a thread with a
+    large stack so that deep but legal nesting cannot overflow the C stack.
+    """
+    import libcst as cst
+
+    if _bracket_depth(source) > MAX_NESTING:
+        ast.parse(source)
+    outcome: list = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, cst.parse_module(source)))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            outcome.append((False, exc))
+
+    old = threading.stack_size(PARSER_STACK)
+    try:
+        thread = threading.Thread(target=target, name="backendlint-parse")
+        thread.start()
+    finally:
+        threading.stack_size(old)
+    thread.join()
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
+
+
+def select_rules(rule_classes: Sequence[type], source: str, rule_options: Dict[str, Dict[str, Any]]) -> List[type]:
     """Rules whose text prefilter admits this source."""
     chosen = []
     for cls in rule_classes:
-        req = cls.requires
+        req = cls.prefilter_tokens(rule_options.get(cls.name))
         if not req or any(token in source for token in req):
             chosen.append(cls)
     return chosen
@@ -85,7 +138,7 @@ def check_source(
     """Every unsuppressed diagnostic for one file's source."""
     if file_is_skipped(source):
         return []
-    chosen = select_rules(rule_classes, source) if prefilter else list(rule_classes)
+    chosen = select_rules(rule_classes, source, rule_options) if prefilter else list(rule_classes)
     if not chosen:
         return []
 
@@ -95,7 +148,11 @@ def check_source(
     from backendlint.engine.traversal import Dispatcher
 
     try:
-        module = cst.parse_module(source)
+        module = parse(source)
+    except SyntaxError as exc:  # from the nesting pre-check
+        lines = source.splitlines()
+        line = exc.lineno or 1
+        return [_diag(job, SYNTAX_ERROR, f"SyntaxError: {exc.msg}", line, exc.offset or 1, _line_text(lines, line))]
     except cst.ParserSyntaxError as exc:
         return [syntax_error(job, source, exc)]
     except (RecursionError, MemoryError) as exc:

@@ -61,6 +61,8 @@ class Rule:
     # of these substrings. Empty means "every file". A test checks that the prefilter
     # never changes results on the rule pages' examples.
     requires: Tuple[str, ...] = ()
+    # Options whose (list of names) values also admit a file, e.g. extra guard names.
+    requires_options: Tuple[str, ...] = ()
     # Project fact kinds this rule reads (part of the cache key of each file it runs on).
     facts: Tuple[str, ...] = ()
 
@@ -69,6 +71,20 @@ class Rule:
         merged = {opt.name: opt.default for opt in self.options}
         merged.update(options or {})
         self.opts = merged
+
+    @classmethod
+    def prefilter_tokens(cls, options: Optional[Dict[str, Any]] = None) -> Tuple[str, ...]:
+        """Substrings admitting a file; empty means every file."""
+        if not cls.requires:
+            return ()
+        tokens = list(cls.requires)
+        for name in cls.requires_options:
+            value = (options or {}).get(name)
+            if isinstance(value, list):
+                tokens.extend(v for v in value if isinstance(v, str) and v)
+            elif isinstance(value, str) and value:
+                tokens.append(value)
+        return tuple(tokens)
 
     def report(self, node: "cst.CSTNode", message: str) -> None:
         self.ctx.add_report(PendingReport(node, message, self.code, self.name))

@@ -105,7 +105,7 @@ def _cache_dir(config: Config, root: Path) -> Path:
 def _per_file_ignored(config: Config) -> List[Tuple[pathspec.PathSpec, List[type]]]:
     out = []
     for pattern, selectors in config.per_file_ignores.items():
-        spec = pathspec.PathSpec.from_lines("gitwildmatch", [pattern])
+        spec = pathspec.GitIgnoreSpec.from_lines([pattern])
         codes = [r for r in registry.all_rules() if any(registry._matches(s, r) for s in selectors)]
         out.append((spec, codes))
     return out

@@ -1,0 +1,403 @@
+"""The engine, with rules of its own (so these tests do not depend on any real rule)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from backendlint.engine import registry
+from backendlint.engine.config import Config
+from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.imports import ImportTable
+from backendlint.engine.rule import Option, Rule
+from backendlint.engine.run import RunOptions, run
+
+
+class Flag(Rule):
+    """Reports every call to flag(); crashes on crash(); reads the fake fact."""
+
+    code = "BL901"
+    name = "flag-call"
+    summary = "test rule"
+    requires = ("flag", "crash", "known")
+    requires_options = ("extra",)
+    facts = ("fake_defs",)
+    options = (Option("extra", list, [], "extra names to flag"),)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):
+            name = node.func.value
+            if name == "flag" or name in self.opts["extra"]:
+                self.report(node, f"flag called ({self.ctx.module_name})")
+            elif name == "crash":
+                raise ValueError("boom")
+            elif name == "known" and "helper" in self.ctx.facts.get("fake_defs", []):
+                self.report(node, "known helper")
+
+
+class Other(Rule):
+    code = "BL902"
+    name = "other-call"
+    summary = "second test rule"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value in ("other", "crash"):
+            self.report(node, "other called")
+
+
+@register
+class FakeDefs(FactCollector):
+    kind = "fake_defs"
+    requires = ("def ",)
+
+    def collect(self, tree, relpath, module_name, source):
+        return [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+
+    def merge(self, parts):
+        return sorted({name for names in parts.values() for name in names})
+
+
+@pytest.fixture(autouse=True)
+def fake_rules(monkeypatch):
+    monkeypatch.setattr(registry, "_RULES", [Flag, Other])
+
+
+def project(tmp_path: Path, files: dict) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    for name, text in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+def check(root: Path, paths=None, jobs=1, cache=False, config=None, **kw):
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        return run([Path(p) for p in (paths or ["."])], config or Config(base=root), RunOptions(jobs=jobs, use_cache=cache, **kw))
+    finally:
+        os.chdir(cwd)
+
+
+# -- imports ---------------------------------------------------------------------------
+
+
+def table_for(source: str, module="pkg.sub.mod", is_package=False) -> ImportTable:
+    table = ImportTable(module, is_package, {"requests.packages.urllib3": "urllib3"})
+    for stmt in cst.parse_module(textwrap.dedent(source)).body:
+        for small in getattr(stmt, "body", []):
+            if isinstance(small, cst.Import):
+                table.add_import(small)
+            elif isinstance(small, cst.ImportFrom):
+                table.add_import_from(small)
+    return table
+
+
+@pytest.mark.parametrize(
+    "source,expr,expected",
+    [
+        ("import tenacity", "tenacity.retry", "tenacity.retry"),
+        ("import tenacity as tc", "tc.retry", "tenacity.retry"),
+        ("from tenacity import retry", "retry", "tenacity.retry"),
+        ("from tenacity import retry as again", "again", "tenacity.retry"),
+        ("import a.b.c", "a.b.c.f", "a.b.c.f"),
+        ("import a.b.c as d", "d.f", "a.b.c.f"),
+        ("from . import models", "models.Order", "pkg.sub.models.Order"),
+        ("from .models import Order", "Order", "pkg.sub.models.Order"),
+        ("from ..core import db", "db", "pkg.core.db"),
+        ("from requests.packages.urllib3.util.retry import Retry", "Retry", "urllib3.util.retry.Retry"),
+        ("import tenacity", "retry", None),
+    ],
+)
+def test_import_table_resolves_every_spelling(source, expr, expected):
+    table = table_for(source)
+    assert table.resolve(cst.parse_expression(expr)) == expected
+
+
+def test_relative_import_in_package_init():
+    table = table_for("from .models import Order", module="shop", is_package=True)
+    assert table.resolve(cst.parse_expression("Order")) == "shop.models.Order"
+
+
+def test_local_definition_shadows_import(tmp_path):
+    # Through the real traversal: a module-level def after the import rebinds the name.
+    from backendlint.engine.checker import FileJob, check_source
+    from backendlint.engine.context import ProjectFacts
+
+    seen = {}
+
+    class Probe(Rule):
+        code = "BL903"
+        name = "probe"
+
+        def visit_Call(self, node):
+            seen[node.func.value] = self.ctx.qualified(node.func)
+
+    src = "from tenacity import retry, stop\ndef retry():\n    pass\nretry()\nstop()\n"
+    check_source(FileJob("m.py", "m.py", "m.py", "m", False), src, [Probe], {}, ProjectFacts())
+    assert seen == {"retry": "m.retry", "stop": "tenacity.stop"}
+
+
+# -- findings, suppression -------------------------------------------------------------
+
+
+def test_findings_are_sorted_and_located(tmp_path):
+    root = project(tmp_path, {"b.py": "x = 1\nflag()\n", "a/c.py": "other()\n\n  # c\nflag(\n  1)\n"})
+    result = check(root)
+    got = [(d.path, d.line, d.column, d.code) for d in result.diagnostics]
+    assert got == [("a/c.py", 1, 1, "BL902"), ("a/c.py", 4, 1, "BL901"), ("b.py", 2, 1, "BL901")]
+
+
+@pytest.mark.parametrize(
+    "line,suppressed",
+    [
+        ("flag()  # noqa", True),
+        ("flag()  # noqa: BL901", True),
+        ("flag()  # noqa:BL901", True),
+        ("flag()  # noqa: BL902, BL901", True),
+        ("flag()  # NOQA: bl901", True),
+        ("flag()  # noqa: BL902", False),
+        ("flag()  # noqa: BL9011", False),
+        ("flag()  # some comment", False),
+    ],
+)
+def test_noqa(tmp_path, line, suppressed):
+    root = project(tmp_path, {"m.py": line + "\n"})
+    assert (not check(root).diagnostics) is suppressed
+
+
+def test_noqa_on_reported_line_of_multiline_call_and_comprehension(tmp_path):
+    root = project(
+        tmp_path,
+        {
+            "m.py": """\
+            x = [
+                flag(i)  # noqa: BL901
+                for i in range(3)
+            ]
+            y = flag(  # noqa: BL901
+                1,
+            )
+            z = flag(
+                2,  # noqa: BL901 (not the reported line)
+            )
+            """
+        },
+    )
+    assert [d.line for d in check(root).diagnostics] == [8]
+
+
+def test_file_level_noqa_and_generated_files_are_skipped(tmp_path):
+    root = project(
+        tmp_path,
+        {
+            "skip.py": "# backendlint: noqa\nflag()\n",
+            "gen.py": "# @generated by protoc\nflag()\n",
+            "gen2.py": "# Code generated by tool. DO NOT EDIT.\nflag()\n",
+            "late.py": "\n" * 20 + "# @generated\nflag()\n",
+        },
+    )
+    assert [d.path for d in check(root).diagnostics] == ["late.py"]
+
+
+def test_rule_options_reach_the_rule(tmp_path):
+    root = project(tmp_path, {"m.py": "mark()\n"})
+    assert check(root).diagnostics == []
+    config = Config(base=root, rules={"flag-call": {"extra": ["mark"]}})
+    assert [d.code for d in check(root, config=config).diagnostics] == ["BL901"]
+
+
+def test_select_and_ignore(tmp_path):
+    root = project(tmp_path, {"m.py": "flag()\nother()\n"})
+    assert [d.code for d in check(root, select=["BL902"]).diagnostics] == ["BL902"]
+    assert [d.code for d in check(root, ignore=["BL901"]).diagnostics] == ["BL902"]
+    assert [d.code for d in check(root, select=["flag-call"]).diagnostics] == ["BL901"]
+    assert [d.code for d in check(root, select=["BL9"], ignore=["BL902"]).diagnostics] == ["BL901"]
+    assert [d.code for d in check(root, ignore=["BL9"], extend_select=["BL902"]).diagnostics] == ["BL902"]
+
+
+def test_per_file_ignores(tmp_path):
+    root = project(tmp_path, {"tests/test_x.py": "flag()\nother()\n", "app.py": "flag()\n"})
+    config = Config(base=root, per_file_ignores={"tests/*": ["BL901"]})
+    got = [(d.path, d.code) for d in check(root, config=config).diagnostics]
+    assert got == [("app.py", "BL901"), ("tests/test_x.py", "BL902")]
+
+
+# -- errors do not stop the run --------------------------------------------------------
+
+
+def test_syntax_error_is_one_diagnostic_and_the_run_goes_on(tmp_path):
+    root = project(tmp_path, {"bad.py": "def f(:\n    flag()\n", "good.py": "flag()\n"})
+    diags = check(root).diagnostics
+    assert [(d.path, d.code, d.line, d.column) for d in diags] == [
+        ("bad.py", "BL000", 1, 7),
+        ("good.py", "BL901", 1, 1),
+    ]
+    assert diags[0].name == "syntax-error"
+
+
+def test_rule_crash_is_an_internal_error_and_other_rules_still_run(tmp_path):
+    root = project(tmp_path, {"m.py": "x = 1\ncrash()\n", "n.py": "flag()\n"})
+    diags = check(root).diagnostics
+    internal = [d for d in diags if d.code == "BL999"]
+    assert len(internal) == 1
+    assert internal[0].path == "m.py" and internal[0].line == 2
+    assert "BL901" in internal[0].message and "ValueError: boom" in internal[0].message
+    assert ("m.py", "BL902") in [(d.path, d.code) for d in diags]  # the other rule reported
+    assert ("n.py", "BL901") in [(d.path, d.code) for d in diags]  # the other file was checked
+
+
+def test_deep_nesting_does_not_kill_the_run(tmp_path):
+    deep = "x = " + "[" * 120 + "flag()" + "]" * 120 + "\n"
+    deeper = "x = " + "(" * 5000 + ")" * 5000 + "\n"
+    root = project(tmp_path, {"deep.py": deep, "deeper.py": deeper, "ok.py": "flag()\n"})
+    diags = check(root).diagnostics
+    assert ("ok.py", "BL901") in [(d.path, d.code) for d in diags]
+    assert ("deep.py", "BL901") in [(d.path, d.code) for d in diags]
+    # The 5000-deep file may not parse; then it is reported, not fatal.
+    assert all(d.code in ("BL901", "BL000", "BL999") for d in diags)
+
+
+def test_undecodable_and_unreadable_files_are_named(tmp_path):
+    root = project(tmp_path, {"ok.py": "flag()\n"})
+    (root / "latin.py").write_bytes(b"# -*- coding: latin-1 -*-\nflag()  # caf\xe9\n")
+    (root / "bad.py").write_bytes(b"flag()  # \xff\xfe broken\n")
+    diags = check(root).diagnostics
+    got = {(d.path, d.code) for d in diags}
+    assert ("latin.py", "BL901") in got  # PEP 263 cookie honoured
+    assert ("ok.py", "BL901") in got
+    bad = [d for d in diags if d.path == "bad.py"]
+    assert bad and bad[0].code == "BL998" and "decode" in bad[0].message
+
+
+def test_missing_path_is_an_error_and_other_paths_are_checked(tmp_path):
+    root = project(tmp_path, {"ok.py": "flag()\n"})
+    result = check(root, paths=["nope.py", "ok.py"])
+    assert result.errors == ["nope.py: no such file or directory"]
+    assert [d.path for d in result.diagnostics] == ["ok.py"]
+
+
+def test_symlink_loop_does_not_hang(tmp_path):
+    root = project(tmp_path, {"pkg/ok.py": "flag()\n"})
+    os.symlink(root / "pkg", root / "pkg" / "loop")
+    os.symlink(root / "a", root / "b")
+    os.symlink(root / "b", root / "a")
+    result = check(root, paths=[".", "a"])
+    assert [d.path for d in result.diagnostics] == ["pkg/ok.py"]
+    assert len(result.errors) == 1 and result.errors[0].startswith("a: ")
+
+
+# -- discovery ---------------------------------------------------------------------
+
+
+def test_discovery_skips_default_excludes_virtualenvs_and_gitignored(tmp_path):
+    root = project(
+        tmp_path,
+        {
+            "app/views.py": "flag()\n",
+            "app/stubs.pyi": "flag()\n",
+            "app/notes.txt": "flag()\n",
+            "node_modules/x.py": "flag()\n",
+            "build/x.py": "flag()\n",
+            ".git/x.py": "flag()\n",
+            "myenv/pyvenv.cfg": "home = /usr\n",
+            "myenv/lib/x.py": "flag()\n",
+            "ignored/x.py": "flag()\n",
+            "app/gen_out.py": "flag()\n",
+            "app/sub/.gitignore": "local_*.py\n",
+            "app/sub/local_x.py": "flag()\n",
+            "app/sub/kept.py": "flag()\n",
+            ".gitignore": "ignored/\n*_out.py\n",
+        },
+    )
+    got = sorted({d.path for d in check(root).diagnostics})
+    assert got == ["app/stubs.pyi", "app/sub/kept.py", "app/views.py"]
+    no_git = Config(base=root, respect_gitignore=False)
+    got = sorted({d.path for d in check(root, config=no_git).diagnostics})
+    assert "ignored/x.py" in got and "app/sub/local_x.py" in got
+
+
+def test_exclude_and_explicit_files(tmp_path):
+    root = project(tmp_path, {"app/a.py": "flag()\n", "legacy/b.py": "flag()\n"})
+    config = Config(base=root, extend_exclude=["legacy"])
+    assert [d.path for d in check(root, config=config).diagnostics] == ["app/a.py"]
+    # Named explicitly: checked, unless --force-exclude.
+    assert [d.path for d in check(root, paths=["legacy/b.py"], config=config).diagnostics] == ["legacy/b.py"]
+    assert check(root, paths=["legacy/b.py"], config=config, force_exclude=True).diagnostics == []
+
+
+# -- cache, facts, parallel --------------------------------------------------------
+
+
+def test_cache_reuses_results_and_sees_changes(tmp_path):
+    root = project(tmp_path, {"a.py": "flag()\n", "b.py": "x = 1\n"})
+    first = check(root, cache=True)
+    assert first.cache_hits == 0
+    assert (root / ".backendlint_cache" / ".gitignore").is_file()
+    second = check(root, cache=True)
+    assert second.cache_hits == 2
+    assert second.diagnostics == first.diagnostics
+    (root / "b.py").write_text("flag()\nflag()\n")
+    third = check(root, cache=True)
+    assert third.cache_hits == 1
+    assert [d.path for d in third.diagnostics] == ["a.py", "b.py", "b.py"]
+
+
+def test_changed_fact_invalidates_files_that_read_it(tmp_path):
+    root = project(tmp_path, {"views.py": "known()\n", "lib.py": "x = 1\n"})
+    assert check(root, cache=True).diagnostics == []
+    (root / "lib.py").write_text("def helper():\n    pass\n")
+    result = check(root, cache=True)
+    assert [d.path for d in result.diagnostics] == ["views.py"]
+
+
+def test_facts_cover_the_project_when_one_file_is_named(tmp_path):
+    root = project(tmp_path, {"app/views.py": "known()\n", "app/lib.py": "def helper():\n    pass\n"})
+    result = check(root, paths=["app/views.py"], cache=True)
+    assert [d.path for d in result.diagnostics] == ["app/views.py"]
+    index = json.loads((root / ".backendlint_cache" / "index.json").read_text())
+    assert "app/lib.py" in index
+
+
+def test_corrupt_cache_is_a_warning(tmp_path):
+    root = project(tmp_path, {"a.py": "flag()\n"})
+    check(root, cache=True)
+    for f in (root / ".backendlint_cache").glob("*.json"):
+        f.write_text("{not json")
+    result = check(root, cache=True)
+    assert [d.path for d in result.diagnostics] == ["a.py"]
+    assert any("cache" in w for w in result.warnings)
+
+
+def test_unwritable_cache_is_a_warning(tmp_path):
+    root = project(tmp_path, {"a.py": "flag()\n"})
+    (root / "blocker").write_text("a file where the cache directory should be")
+    config = Config(base=root, cache_dir="blocker/cache")
+    result = check(root, cache=True, config=config)
+    assert [d.path for d in result.diagnostics] == ["a.py"]
+    assert any("cannot write cache" in w for w in result.warnings)
+
+
+def test_parallel_output_is_identical_to_serial(tmp_path):
+    files = {f"pkg/m{i}.py": "flag()\n" * (i % 3) + "other()\n" for i in range(40)}
+    files["pkg/bad.py"] = "def (:\n"
+    files["pkg/crash.py"] = "crash()\n"
+    root = project(tmp_path, files)
+    serial = check(root, jobs=1).diagnostics
+    parallel = check(root, jobs=2).diagnostics
+    assert serial == parallel
+    assert len(serial) > 40
+
+
+def test_checked_files_are_never_written(tmp_path):
+    root = project(tmp_path, {"a.py": "flag()\n", "b.py": "def (:\n"})
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.glob("*.py")}
+    check(root, cache=True)
+    assert before == {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.glob("*.py")}
