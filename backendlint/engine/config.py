@@ -101,24 +101,39 @@ def load_config(path: Optional[Path]) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{_shown(path)}: invalid TOML: {exc}") from None
+    shown = _shown(path)
     if "tool" in data and isinstance(data["tool"], dict) and "backendlint" in data["tool"]:
         table = data["tool"]["backendlint"]
-        where = f"[tool.backendlint] of {name}"
+        prefix = "tool.backendlint"
     elif name == "pyproject.toml":
         table = {}
-        where = f"[tool.backendlint] of {name}"
+        prefix = "tool.backendlint"
     else:  # a dedicated file (``--config backendlint.toml``): top-level keys
         table = data
-        where = name
+        prefix = ""
     if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table")
+        raise ConfigError(f"[{prefix}] of {shown} must be a table")
     config = Config(source=path, base=path.parent.resolve())
-    parse_table(config, table, where)
+    parse_table(config, table, prefix, shown)
     return config
 
 
-def parse_table(config: Config, table: Dict[str, Any], where: str) -> None:
+def _shown(path: Path) -> str:
+    """The configuration file as the user knows it: relative to the cwd when below it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _where(prefix: str, shown: str, sub: str = "") -> str:
+    table = ".".join(p for p in (prefix, sub) if p)
+    return f"[{table}] of {shown}" if table else shown
+
+
+def parse_table(config: Config, table: Dict[str, Any], prefix: str, shown: str) -> None:
+    where = _where(prefix, shown)
     from backendlint.engine import registry
 
     for key, value in table.items():
@@ -156,14 +171,15 @@ def parse_table(config: Config, table: Dict[str, Any], where: str) -> None:
                         raise ConfigError(f"'per-file-ignores.\"{pattern}\"' in {where}: {exc}") from None
             config.per_file_ignores = {k: list(v) for k, v in value.items()}
         elif key == "rules":
-            config.rules = parse_rule_options(value, where)
+            config.rules = parse_rule_options(value, prefix, shown)
 
 
-def parse_rule_options(value: Any, where: str) -> Dict[str, Dict[str, Any]]:
+def parse_rule_options(value: Any, prefix: str, shown: str) -> Dict[str, Dict[str, Any]]:
     from backendlint.engine import registry
 
+    where = _where(prefix, shown, "rules")
     if not isinstance(value, dict):
-        raise ConfigError(f"'rules' in {where} must be a table of [rules.<rule-name>] tables")
+        raise ConfigError(f"{where} must hold one table per rule, e.g. [rules.unbounded-retry]")
     rules = registry.all_rules()
     by_name = {r.name: r for r in rules}
     by_code = {r.code: r for r in rules}
@@ -171,19 +187,20 @@ def parse_rule_options(value: Any, where: str) -> Dict[str, Dict[str, Any]]:
     for rule_key, options in value.items():
         rule = by_name.get(rule_key) or by_code.get(rule_key.upper())
         if rule is None:
-            raise ConfigError(f"unknown rule '{rule_key}' in [rules] of {where}{_suggest(rule_key, sorted(by_name))}")
+            raise ConfigError(f"unknown rule '{rule_key}' in {where}{_suggest(rule_key, sorted(by_name))}")
+        rule_where = _where(prefix, shown, f"rules.{rule_key}")
         if not isinstance(options, dict):
-            raise ConfigError(f"'rules.{rule_key}' in {where} must be a table")
+            raise ConfigError(f"{rule_where} must be a table of options")
         known = {opt.name: opt for opt in rule.options}
         for opt_name, opt_value in options.items():
             opt = known.get(opt_name)
             if opt is None:
                 valid = sorted(known)
                 hint = _suggest(opt_name, valid) if valid else f" ({rule.name} has no options)"
-                raise ConfigError(f"unknown option '{opt_name}' in [rules.{rule_key}] of {where}{hint}")
+                raise ConfigError(f"unknown option '{opt_name}' in {rule_where}{hint}")
             expected = opt.check(opt_value)
             if expected:
-                raise ConfigError(f"'rules.{rule_key}.{opt_name}' in {where} must be {expected}, got {_type_name(opt_value)}")
+                raise ConfigError(f"'{opt_name}' in {rule_where} must be {expected}, got {_type_name(opt_value)}")
         out.setdefault(rule.name, {}).update(options)
     return out
 
