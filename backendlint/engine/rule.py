@@ -11,8 +11,8 @@ Rules read framework knowledge from ``backendlint.knowledge``; they report throu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
@@ -91,20 +91,3 @@ class Rule:
 
     def end_module(self) -> None:
         """Called after the traversal; rules that analyse whole functions report here."""
-
-
-@dataclass
-class RuleInfo:
-    cls: type
-    code: str
-    name: str
-    summary: str
-    options: Tuple[Option, ...] = field(default_factory=tuple)
-
-    @classmethod
-    def of(cls, rule_cls: type) -> "RuleInfo":
-        return cls(rule_cls, rule_cls.code, rule_cls.name, rule_cls.summary, tuple(rule_cls.options))
-
-
-def option_names(rule_cls: type) -> List[str]:
-    return [opt.name for opt in rule_cls.options]

@@ -169,7 +169,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             json.dumps({k: digests[k] for k in kinds}, sort_keys=True).encode()
         ).hexdigest()[:16]
         outcomes: List[Tuple[FileJob, List[Diagnostic]]] = []
-        todo: List[Tuple[FileJob, list]] = []
+        jobs_list: List[FileJob] = []
         for path in files:
             job = _job(path, root)
             hit = _cache_lookup(store, job, file_digest)
@@ -177,10 +177,9 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                 outcomes.append((job, hit))
                 result.cache_hits += 1
             else:
-                todo.append((job, []))
+                jobs_list.append(job)
         result.files_checked = len(files)
-        if todo:
-            jobs_list = [j for j, _ in todo]
+        if jobs_list:
             if jobs_wanted > 1 and len(jobs_list) > 1:
                 # Workers get the rules and facts once, through the pool initializer
                 # (with fork they are inherited, not pickled).
