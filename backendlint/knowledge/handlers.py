@@ -245,3 +245,233 @@ def is_view(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef]) -> bool
 def enclosing_classes(stack: Iterable[cst.CSTNode]) -> List[cst.ClassDef]:
     """The ClassDef nodes of an ancestor stack, outermost first."""
     return [node for node in stack if isinstance(node, cst.ClassDef)]
+
+
+# ----------------------------------------------------------------------------------
+# POST handlers
+# ----------------------------------------------------------------------------------
+
+POST_ONLY = "post"  # the whole function handles POST requests (only)
+MIXED = "mixed"  # the function handles POST and other methods: its POST branches, or all of it
+VIEW = "view"  # a Django view that may handle POST: only its POST branches count
+
+_QUIET_METHODS = {"HEAD", "OPTIONS"}
+
+
+def _string_list(expr: Optional[cst.BaseExpression]) -> Optional[List[str]]:
+    """Upper-cased strings of a list/tuple/set literal (or a lone string), else None."""
+    if expr is None:
+        return None
+    if isinstance(expr, cst.SimpleString):
+        try:
+            value = expr.evaluated_value
+        except Exception:  # noqa: BLE001
+            return None
+        return [value.upper()] if isinstance(value, str) else None
+    if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+        out = []
+        for el in expr.elements:
+            if not isinstance(el, cst.Element):
+                return None
+            sub = _string_list(el.value)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return out
+    return None
+
+
+def _kwarg(call: cst.Call, name: str) -> Optional[cst.BaseExpression]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def _positional(call: cst.Call, index: int) -> Optional[cst.BaseExpression]:
+    i = 0
+    for arg in call.args:
+        if arg.keyword is None and not arg.star:
+            if i == index:
+                return arg.value
+            i += 1
+    return None
+
+
+def methods_kind(methods: Optional[List[str]]) -> Optional[str]:
+    """POST_ONLY / MIXED for a list of HTTP methods that includes POST, else None."""
+    if not methods or "POST" not in methods:
+        return None
+    others = {m for m in methods if m != "POST"} - _QUIET_METHODS
+    return MIXED if others else POST_ONLY
+
+
+_ROUTE_POST_DECORATORS = {"post"}
+_ROUTE_METHOD_DECORATORS = {"route", "api_route"}
+
+
+def decorator_post_kind(ctx, dec: cst.Decorator) -> Optional[str]:
+    """What a decorator says about the POST requests the function handles."""
+    expr = dec.decorator
+    callee = expr.func if isinstance(expr, cst.Call) else expr
+    qualified = ctx.qualified(callee)
+    name = qualified or dotted_name(callee) or ""
+    last = last_part(name)
+    call = expr if isinstance(expr, cst.Call) else None
+    # Django
+    if last == "require_POST" and (qualified is None or qualified.startswith("django") or "decorators" in name):
+        return POST_ONLY
+    if last == "require_http_methods" and call is not None:
+        return methods_kind(_string_list(_positional(call, 0) or _kwarg(call, "request_method_list")))
+    # DRF
+    if last == "api_view" and (qualified is None or qualified.startswith("rest_framework")):
+        if call is None:
+            return None  # GET only
+        return methods_kind(_string_list(_positional(call, 0) or _kwarg(call, "http_method_names")))
+    if last in ("action", "detail_route", "list_route") and (qualified is None or qualified.startswith("rest_framework")):
+        if call is None:
+            return None
+        return methods_kind(_string_list(_kwarg(call, "methods")))
+    # Flask / FastAPI / Starlette / aiohttp / Sanic / Quart / Litestar: X.post(...), X.route(..., methods=[...])
+    if isinstance(callee, cst.Attribute):
+        if last in _ROUTE_POST_DECORATORS:
+            return POST_ONLY
+        if last in _ROUTE_METHOD_DECORATORS and call is not None:
+            return methods_kind(_string_list(_kwarg(call, "methods")))
+        if last == "view" and call is not None:  # aiohttp routes.view is class based
+            return None
+    elif qualified and qualified.startswith(("litestar", "starlite")) and last == "post":
+        return POST_ONLY
+    return None
+
+
+def _class_post_kind(ctx, func: cst.FunctionDef, cls: cst.ClassDef) -> Optional[str]:
+    kinds = class_kinds(ctx, cls)
+    if not kinds and any(_is_resource_route(ctx, dec) for dec in cls.decorators):
+        kinds = [RESOURCE]
+    if not kinds:
+        return None
+    name = func.name.value
+    if name == "post":
+        return POST_ONLY
+    if DRF_VIEWSET in kinds and name == "create":
+        return POST_ONLY
+    if DRF_VIEW in kinds and name == "create":
+        bases = [last_part(dotted_name(a.value) or "") for a in cls.bases]
+        if any("Create" in b or "Generic" in b for b in bases):
+            return POST_ONLY
+    return None
+
+
+def _is_resource_route(ctx, dec: cst.Decorator) -> bool:
+    """``@ns.route("/x")`` on a class: a Flask-RESTX resource."""
+    expr = dec.decorator
+    callee = expr.func if isinstance(expr, cst.Call) else expr
+    return isinstance(callee, cst.Attribute) and callee.attr.value == "route"
+
+
+def post_handler_kind(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef]) -> Optional[str]:
+    """POST_ONLY, MIXED, VIEW (Django view: only POST branches) or None (not a POST handler).
+
+    ``classes`` are the enclosing ClassDef nodes, outermost first.
+    """
+    best: Optional[str] = None
+    for dec in func.decorators:
+        kind = decorator_post_kind(ctx, dec)
+        if kind == POST_ONLY:
+            return POST_ONLY
+        if kind == MIXED:
+            best = MIXED
+    if best:
+        return best
+    if classes and is_method_of(func, classes[-1]):
+        kind = _class_post_kind(ctx, func, classes[-1])
+        if kind:
+            return kind
+    if is_view(ctx, func, classes):
+        return VIEW
+    return None
+
+
+# -- request.method tests ------------------------------------------------------------
+
+
+def _is_method_attr(expr: cst.BaseExpression) -> bool:
+    """``request.method``, ``self.request.method``, ``req.method`` (optionally .upper()/.lower())."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("upper", "lower") and not expr.args:
+        expr = expr.func.value
+    if not isinstance(expr, cst.Attribute) or expr.attr.value != "method":
+        return False
+    owner = dotted_name(expr.value) or ""
+    return owner.rsplit(".", 1)[-1] in ("request", "req", "r")
+
+
+def method_test(test: cst.BaseExpression) -> Optional[tuple]:
+    """(methods, positive) for ``request.method == "POST"`` style tests, else None.
+
+    ``positive`` is True when the test is true for exactly ``methods``; False when it is
+    true for every method except them (``!=``, ``not in``). ``not (...)`` flips it.
+    """
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        inner = method_test(test.expression)
+        return (inner[0], not inner[1]) if inner else None
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    comp = test.comparisons[0]
+    left, right, op = test.left, comp.comparator, comp.operator
+    if _is_method_attr(right) and not _is_method_attr(left):
+        left, right = right, left
+    if not _is_method_attr(left):
+        return None
+    methods = _string_list(right)
+    if methods is None:
+        return None
+    if isinstance(op, (cst.Equal, cst.In, cst.Is)):
+        return (methods, True)
+    if isinstance(op, (cst.NotEqual, cst.NotIn, cst.IsNot)):
+        return (methods, False)
+    return None
+
+
+def post_branch_test(test: cst.BaseExpression) -> Optional[bool]:
+    """True when the test holds only for POST-ish requests (its body is a POST branch),
+    False when it holds only for non-POST requests (its else, and the code after an
+    early return, is the POST branch), None when it says nothing about POST."""
+    found = method_test(test)
+    if found is not None:
+        methods, positive = found
+        if "POST" in methods:
+            return positive
+        return None
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        # ``request.method == "POST" and form.is_valid()``: the body runs only for POST
+        for side in (test.left, test.right):
+            if post_branch_test(side) is True:
+                return True
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        # ``request.method != "POST" or not form.is_valid()``: the rest runs only for POST
+        for side in (test.left, test.right):
+            if post_branch_test(side) is False:
+                return False
+    return None
+
+
+def handler_methods(ctx, func: cst.FunctionDef) -> Optional[List[str]]:
+    """The HTTP methods a decorator lists for this function, if it lists them."""
+    for dec in func.decorators:
+        expr = dec.decorator
+        if not isinstance(expr, cst.Call):
+            continue
+        name = dotted_name(expr.func) or ""
+        last = last_part(name)
+        if last == "require_http_methods":
+            found = _string_list(_positional(expr, 0) or _kwarg(expr, "request_method_list"))
+        elif last == "api_view":
+            found = _string_list(_positional(expr, 0) or _kwarg(expr, "http_method_names"))
+        elif last in ("action", "route", "api_route", "detail_route", "list_route"):
+            found = _string_list(_kwarg(expr, "methods"))
+        else:
+            continue
+        if found:
+            return found
+    return None

@@ -1,0 +1,650 @@
+"""What creates a database row, and what guards such a create against duplicates.
+
+Used by BL201 (non-idempotent POST). A *create* is a new row: ``Model.objects.create``,
+``Model(...).save()`` of a new instance, ``bulk_create``, ``session.add`` of a newly
+constructed object, an executed ``insert(...)`` or raw ``INSERT``. A *guard* makes a
+retried request harmless: an upsert, ``get_or_create``, a lookup of the same model that
+returns early (or branches) when the row already exists, a create whose
+``IntegrityError`` is handled, an idempotency key.
+
+Everything works on LibCST nodes, the file's import table and a function's local
+bindings (``side_effects.local_bindings``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import libcst as cst
+
+from backendlint.engine.imports import dotted_name
+from backendlint.engine.traversal import walk
+from backendlint.knowledge.side_effects import Bindings, unwrap
+
+
+@dataclass
+class Create:
+    model: str  # what guards are matched against: "Order", "items" (related manager), table
+    label: str  # for messages: "Order", "Order (bulk_create)"
+    node: cst.CSTNode
+
+
+# ----------------------------------------------------------------------------------
+# names
+# ----------------------------------------------------------------------------------
+
+_NOT_MODEL_SUFFIXES = (
+    "Form", "FormSet", "Formset", "Serializer", "Schema", "Exception", "Error", "Response",
+    "Request", "Client", "Session", "Path", "Decimal", "Mixin", "View", "ViewSet", "Message",
+    "Queue", "Thread", "Lock", "Event", "Manager", "Builder", "Factory", "Service", "Handler",
+    "Dict", "List", "Set", "Counter", "Writer", "Reader", "IO", "Buffer", "Field", "Widget",
+    "Config", "Settings", "Parser", "Encoder", "Decoder", "Logger", "Timer", "Filter",
+    "Paginator", "Page", "Template", "Context", "Renderer", "Storage", "File", "Image",
+    "Workbook", "Document", "Element", "Token", "Validator", "Q", "F", "Value", "Task",
+)
+_NOT_MODEL_NAMES = frozenset(
+    {
+        "HttpResponse", "JsonResponse", "Response", "Http404", "ValidationError", "Q", "F",
+        "Value", "Decimal", "UUID", "Path", "OrderedDict", "Counter", "defaultdict",
+        "BytesIO", "StringIO", "Image", "Workbook", "Thread", "Lock", "Retry", "Markup",
+        "ContentFile", "SimpleUploadedFile", "Request", "Paginator",
+    }
+)
+# Library packages whose classes are not ORM models.
+_NOT_MODEL_MODULES = (
+    "datetime", "decimal", "uuid", "pathlib", "collections", "io", "json", "re", "typing",
+    "django.http", "django.forms", "django.core", "django.template", "django.utils",
+    "django.db.models.Q", "django.db.models.F", "django.db.models.expressions",
+    "rest_framework", "flask", "fastapi", "starlette", "pydantic", "marshmallow",
+    "sqlalchemy", "requests", "httpx", "aiohttp", "celery", "PIL", "openpyxl", "xlsxwriter",
+    "csv", "zipfile", "tempfile", "threading", "asyncio", "logging", "email", "smtplib",
+    "jinja2", "werkzeug", "wtforms", "flask_wtf", "stripe", "boto3", "botocore",
+)
+
+_MANAGER_CREATES = {"create": "", "create_user": "", "create_superuser": "", "bulk_create": " (bulk_create)"}
+_MANAGER_GUARDED = {"get_or_create", "update_or_create", "aget_or_create", "aupdate_or_create"}
+_ASYNC = {"acreate": "create", "abulk_create": "bulk_create"}
+
+
+def _last(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def is_model_name(ctx, expr: cst.BaseExpression) -> Optional[str]:
+    """The class name when ``expr`` (a constructor callee) looks like an ORM model class."""
+    text = dotted_name(expr)
+    if not text:
+        return None
+    last = _last(text)
+    if not last[:1].isupper() or last.isupper() and len(last) > 1:
+        return None  # CONSTANTS, functions
+    if not any(c.islower() for c in last):
+        return None
+    if last in _NOT_MODEL_NAMES or last.endswith(_NOT_MODEL_SUFFIXES):
+        return None
+    qualified = ctx.qualified(expr) or ""
+    if qualified.startswith(_NOT_MODEL_MODULES) and not qualified.startswith("django.contrib.auth.models"):
+        return None
+    if "." in text:
+        owner = text.rsplit(".", 1)[0]
+        # models.Order(...) is a model; stripe.Charge(...), datetime.datetime(...) are not
+        owner_q = ctx.qualified(expr.value) if isinstance(expr, cst.Attribute) else None
+        if owner_q and owner_q.split(".", 1)[0] in {m.split(".", 1)[0] for m in _NOT_MODEL_MODULES}:
+            return None
+        if _last(owner)[:1].isupper():
+            return None  # Outer.Inner(...): nested classes are rarely models
+    return last
+
+
+def model_construction(ctx, expr: cst.BaseExpression) -> Optional[str]:
+    """``Order(...)`` (a model instance built here) -> "Order"."""
+    expr = unwrap(expr)
+    if isinstance(expr, cst.Call) and not any(a.star for a in expr.args):
+        return is_model_name(ctx, expr.func)
+    return None
+
+
+def _manager_root(expr: cst.BaseExpression) -> Optional[Tuple[str, str]]:
+    """(model, manager) for ``Order.objects`` / ``models.Order.objects`` / ``self.model.objects``."""
+    if not isinstance(expr, cst.Attribute):
+        return None
+    manager = expr.attr.value
+    owner = expr.value
+    text = dotted_name(owner)
+    if not text:
+        return None
+    last = _last(text)
+    if manager in ("objects", "_default_manager", "_base_manager", "all_objects"):
+        if last[:1].isupper() or last == "model":
+            return (last, manager)
+        return None
+    if last[:1].isupper() and any(c.islower() for c in last) and manager.islower() and manager.endswith(("objects", "manager")):
+        return (last, manager)
+    return None
+
+
+def manager_create(ctx, call: cst.Call) -> Optional[Create]:
+    """``Order.objects.create(...)``, ``bulk_create`` (without conflict handling), ``create_user``."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return None
+    method = _ASYNC.get(func.attr.value, func.attr.value)
+    if method not in _MANAGER_CREATES:
+        return None
+    root = _manager_root(func.value)
+    if root is None:
+        # Order.objects.using("x").create(...)
+        inner = func.value
+        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value in ("using", "db_manager"):
+            root = _manager_root(inner.func.value)
+    if root is None:
+        return None
+    if method == "bulk_create" and _upsert_kwargs(call):
+        return None
+    model = root[0]
+    return Create(model, model + _MANAGER_CREATES[method], call)
+
+
+def _upsert_kwargs(call: cst.Call) -> bool:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in ("ignore_conflicts", "update_conflicts"):
+            if not (isinstance(arg.value, cst.Name) and arg.value.value in ("False", "None")):
+                return True
+    return False
+
+
+def manager_guarded_create(call: cst.Call) -> Optional[str]:
+    """The model of ``Order.objects.get_or_create(...)`` / ``update_or_create``."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value in _MANAGER_GUARDED:
+        root = _manager_root(func.value)
+        if root:
+            return root[0]
+        text = dotted_name(func.value) or ""
+        return _last(text) or "?"
+    return None
+
+
+_REQUEST_ROOTS = ("request", "self.request", "self.object", "req")
+
+
+def related_create(call: cst.Call, model_vars: set) -> Optional[Create]:
+    """``order.items.create(...)`` on a model instance of the handler, or on the request user."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return None
+    method = _ASYNC.get(func.attr.value, func.attr.value)
+    if method not in ("create", "bulk_create"):
+        return None
+    rel = func.value
+    if not isinstance(rel, cst.Attribute):
+        return None
+    owner = dotted_name(rel.value)
+    if not owner:
+        return None
+    rel_name = rel.attr.value
+    if not rel_name.islower() or rel_name in ("objects", "_default_manager"):
+        return None
+    root = owner.split(".", 1)[0]
+    if owner.startswith(_REQUEST_ROOTS) or root in model_vars or owner in model_vars:
+        if method == "bulk_create" and _upsert_kwargs(call):
+            return None
+        return Create(rel_name, f"{_last(owner)}.{rel_name} row", call)
+    return None
+
+
+# ----------------------------------------------------------------------------------
+# SQLAlchemy sessions and inserts
+# ----------------------------------------------------------------------------------
+
+_SESSION_CLASSES = ("Session", "AsyncSession", "scoped_session", "sessionmaker", "SessionLocal", "async_session")
+
+
+def is_session(ctx, expr: cst.BaseExpression, bindings: Bindings) -> bool:
+    """``session``, ``db.session``, ``self.session``, ``db`` (a Session parameter) ..."""
+    text = dotted_name(expr) or ""
+    if not text:
+        return False
+    last = _last(text).lower()
+    if "session" in last and "requests" not in (ctx.qualified(expr) or ""):
+        return True
+    if isinstance(expr, cst.Name):
+        for ann in bindings.annotations.get(expr.value, []):
+            ann_text = dotted_name(ann) or ""
+            if isinstance(ann, cst.Subscript):
+                ann_text = dotted_name(ann.value) or ""
+                # Annotated[Session, Depends(...)]
+                for el in ann.slice:
+                    inner = getattr(el.slice, "value", None)
+                    if inner is not None and _last(dotted_name(inner) or "") in _SESSION_CLASSES:
+                        return True
+            if _last(ann_text) in _SESSION_CLASSES or "Session" in _last(ann_text):
+                return True
+        for value in bindings.of(expr.value):
+            value = unwrap(value)
+            if isinstance(value, cst.Call):
+                callee = _last(dotted_name(value.func) or "")
+                if callee in _SESSION_CLASSES or "session" in callee.lower() or callee in ("get_db", "Depends"):
+                    if callee == "Depends":
+                        dep = value.args[0].value if value.args else None
+                        dep_text = _last(dotted_name(dep) or "") if dep is not None else ""
+                        if "db" in dep_text or "session" in dep_text.lower():
+                            return True
+                        continue
+                    return True
+        if last in ("db", "dbsession", "db_session"):
+            return True
+    return False
+
+
+_INSERT_NAMES = ("sqlalchemy.insert", "sqlalchemy.sql.insert", "sqlalchemy.sql.expression.insert", "sqlalchemy.sql.dml.insert")
+_RAW_INSERT = re.compile(r"^\s*(?:/\*.*?\*/\s*)?(insert|replace)\s+(?:into\s+)?[`\"\[]?([\w.]+)", re.IGNORECASE | re.DOTALL)
+_RAW_UPSERT = re.compile(r"on\s+conflict|on\s+duplicate\s+key|insert\s+or\s+(ignore|replace)|insert\s+ignore|^\s*replace\b|\bmerge\b", re.IGNORECASE)
+
+
+def _insert_target(ctx, expr: cst.BaseExpression) -> Optional[Tuple[str, bool]]:
+    """(table/model, upsert?) when ``expr`` is an insert statement built with SQLAlchemy."""
+    expr = unwrap(expr)
+    upsert = False
+    node = expr
+    while True:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            attr = node.func.attr.value
+            if attr in ("on_conflict_do_nothing", "on_conflict_do_update", "on_duplicate_key_update"):
+                upsert = True
+            if attr == "prefix_with" and node.args:
+                text = _string(node.args[0].value) or ""
+                if "ignore" in text.lower() or "replace" in text.lower():
+                    upsert = True
+            if attr == "insert":
+                target = dotted_name(node.func.value) or "table"
+                parts = target.split(".")
+                name = parts[-2] if parts[-1] in ("__table__", "table") and len(parts) > 1 else parts[-1]
+                return (name, upsert)
+            node = node.func.value
+            continue
+        if isinstance(node, cst.Call):
+            qualified = ctx.qualified_callee(node) or ""
+            if qualified in _INSERT_NAMES or (qualified.startswith("sqlalchemy.dialects.") and qualified.endswith(".insert")):
+                arg = node.args[0].value if node.args else None
+                target = dotted_name(arg) if arg is not None else None
+                if target:
+                    parts = target.split(".")
+                    name = parts[-2] if parts[-1] in ("__table__",) and len(parts) > 1 else parts[-1]
+                else:
+                    name = "table"
+                return (name, upsert)
+            return None
+        return None
+
+
+def _string(expr: cst.BaseExpression) -> Optional[str]:
+    if isinstance(expr, cst.SimpleString):
+        try:
+            value = expr.evaluated_value
+        except Exception:  # noqa: BLE001
+            return None
+        return value if isinstance(value, str) else None
+    if isinstance(expr, cst.ConcatenatedString):
+        left, right = _string(expr.left), _string(expr.right)
+        return (left or "") + (right or "") if left is not None or right is not None else None
+    if isinstance(expr, cst.FormattedString):
+        return "".join(p.value for p in expr.parts if isinstance(p, cst.FormattedStringText))
+    return None
+
+
+def raw_insert(expr: cst.BaseExpression) -> Optional[Tuple[str, bool]]:
+    """(table, upsert?) for a raw SQL INSERT string (or ``text("INSERT ...")``)."""
+    expr = unwrap(expr)
+    if isinstance(expr, cst.Call) and _last(dotted_name(expr.func) or "") == "text" and expr.args:
+        expr = expr.args[0].value
+    text = _string(expr)
+    if not text:
+        return None
+    m = _RAW_INSERT.match(text)
+    if not m:
+        return None
+    return (m.group(2).split(".")[-1], bool(_RAW_UPSERT.search(text)))
+
+
+def executed_insert(ctx, call: cst.Call, bindings: Bindings) -> Optional[Tuple[str, bool, cst.CSTNode]]:
+    """``session.execute(insert(M)...)``, ``conn.execute(stmt)`` with stmt an insert,
+    ``cursor.execute("INSERT ...")``: (table/model, upsert?, node)."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in ("execute", "executemany", "exec_driver_sql"):
+        return None
+    if not call.args or call.args[0].keyword is not None:
+        return None
+    arg = unwrap(call.args[0].value)
+    candidates = [arg]
+    if isinstance(arg, cst.Name):
+        candidates = list(bindings.of(arg.value)) or [arg]
+    found = None
+    upsert_any = False
+    for cand in candidates:
+        got = _insert_target(ctx, cand) or raw_insert(cand)
+        if got is None:
+            # stmt = stmt.on_conflict_do_nothing(...) : the chain starts from a name
+            base = unwrap(cand)
+            if isinstance(base, cst.Call) and isinstance(base.func, cst.Attribute) and base.func.attr.value.startswith("on_conflict"):
+                upsert_any = True
+            continue
+        found = found or got
+        upsert_any = upsert_any or got[1]
+    if found is None:
+        return None
+    return (found[0], upsert_any, call)
+
+
+# ----------------------------------------------------------------------------------
+# lookups (for duplicate checks)
+# ----------------------------------------------------------------------------------
+
+_LOOKUP_TERMINALS = {
+    "exists": "bool", "aexists": "bool", "first": "instance", "afirst": "instance",
+    "last": "instance", "alast": "instance",
+    "get": "instance", "aget": "instance", "one_or_none": "instance", "scalar": "instance",
+    "scalar_one_or_none": "instance", "one": "instance", "scalar_one": "instance",
+    "count": "count", "acount": "count", "filter": "queryset", "filter_by": "queryset",
+    "exclude": "queryset", "where": "queryset", "get_or_none": "instance", "all": "queryset",
+}
+
+
+def lookup_model(ctx, expr: cst.BaseExpression) -> Optional[Tuple[str, str]]:
+    """(model, shape) for an ORM lookup: ``Order.objects.filter(...).exists()`` ->
+    ("Order", "bool"); ``session.query(Order).filter_by(...).first()`` -> ("Order",
+    "instance"); ``session.scalar(select(Order)...)``; ``Order.query.filter_by().first()``;
+    ``request.user.orders.filter(...).exists()`` -> ("orders", "bool")."""
+    expr = unwrap(expr)
+    if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Attribute):
+        return None
+    shape = _LOOKUP_TERMINALS.get(expr.func.attr.value)
+    if shape is None:
+        if expr.func.attr.value in ("scalars", "execute") and expr.args:
+            inner = _select_model(ctx, expr.args[0].value)
+            return (inner, "queryset") if inner else None
+        return None
+    node: cst.BaseExpression = expr
+    # walk down the chain to its root
+    while True:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            attr = node.func.attr.value
+            recv = node.func.value
+            root = _manager_root(recv)
+            if root:
+                return (root[0], shape)
+            if attr in ("query",) and node.args:  # session.query(Order)
+                model = dotted_name(node.args[0].value)
+                if model:
+                    return (_model_of_column(model), shape)
+            if attr in ("scalar", "scalars", "execute", "get", "scalar_one_or_none") and node.args:
+                first = node.args[0].value
+                model = _select_model(ctx, first)
+                if model:
+                    return (model, shape)
+                if attr == "get" and _last(dotted_name(first) or "")[:1].isupper() and len(node.args) >= 2:
+                    return (_last(dotted_name(first) or ""), "instance")  # session.get(Order, id)
+            if isinstance(recv, cst.Attribute) and recv.attr.value == "query":
+                owner = dotted_name(recv.value) or ""
+                if _last(owner)[:1].isupper():
+                    return (_last(owner), shape)  # Order.query.filter_by(...)
+            if isinstance(recv, cst.Attribute) and attr in ("filter", "exists", "first", "get", "count", "exclude", "all", "last"):
+                owner = dotted_name(recv.value) or ""
+                if owner.startswith(_REQUEST_ROOTS) and recv.attr.value.islower():
+                    return (recv.attr.value, shape)  # request.user.orders.filter(...)
+            node = recv
+            continue
+        if isinstance(node, cst.Attribute):
+            if node.attr.value == "query":
+                owner = dotted_name(node.value) or ""
+                if _last(owner)[:1].isupper():
+                    return (_last(owner), shape)
+            node = node.value
+            continue
+        return None
+
+
+def _model_of_column(text: str) -> str:
+    parts = text.split(".")
+    for part in parts:
+        if part[:1].isupper():
+            return part
+    return parts[-1]
+
+
+def _select_model(ctx, expr: cst.BaseExpression) -> Optional[str]:
+    """``select(Order).where(...)`` -> "Order" (also ``select(Order.id)``, ``exists()``)."""
+    node = unwrap(expr)
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        node = node.func.value
+    if isinstance(node, cst.Call):
+        name = _last(ctx.qualified_callee(node) or dotted_name(node.func) or "")
+        if name in ("select", "exists") and node.args:
+            target = dotted_name(node.args[0].value)
+            if target:
+                return _model_of_column(target)
+            inner = node.args[0].value
+            if isinstance(inner, cst.Call):  # select(func.count(Order.id))
+                for sub in walk(inner):
+                    if isinstance(sub, (cst.Attribute, cst.Name)):
+                        t = dotted_name(sub)
+                        if t and t.split(".")[0][:1].isupper():
+                            return _model_of_column(t)
+    return None
+
+
+# ----------------------------------------------------------------------------------
+# exceptions that make a guard
+# ----------------------------------------------------------------------------------
+
+_INTEGRITY = ("IntegrityError", "UniqueViolation", "UniqueViolationError", "DuplicateKeyError", "NotUniqueError")
+_DOES_NOT_EXIST = ("DoesNotExist", "ObjectDoesNotExist", "NoResultFound")
+
+
+def _exception_names(expr: Optional[cst.BaseExpression]) -> List[str]:
+    if expr is None:
+        return []
+    if isinstance(expr, cst.Tuple):
+        out: List[str] = []
+        for el in expr.elements:
+            out.extend(_exception_names(el.value))
+        return out
+    text = dotted_name(expr)
+    return [text] if text else []
+
+
+def catches_integrity_error(handler: cst.ExceptHandler) -> bool:
+    return any(_last(n) in _INTEGRITY for n in _exception_names(handler.type))
+
+
+def does_not_exist_models(handler: cst.ExceptHandler) -> Optional[List[str]]:
+    """Models whose absence this handler catches: ``Order.DoesNotExist`` -> ["Order"];
+    ``ObjectDoesNotExist`` / ``NoResultFound`` -> [""] (any model looked up); None if none."""
+    out = []
+    for name in _exception_names(handler.type):
+        last = _last(name)
+        if last == "DoesNotExist" and "." in name:
+            out.append(_last(name.rsplit(".", 1)[0]))
+        elif last in _DOES_NOT_EXIST:
+            out.append("")
+    return out or None
+
+
+def suppresses_integrity_error(ctx, item: cst.WithItem) -> bool:
+    """``with suppress(IntegrityError):``"""
+    expr = item.item
+    if isinstance(expr, cst.Call) and _last(dotted_name(expr.func) or "") == "suppress":
+        return any(_last(dotted_name(a.value) or "") in _INTEGRITY for a in expr.args)
+    return False
+
+
+# ----------------------------------------------------------------------------------
+# idempotency keys
+# ----------------------------------------------------------------------------------
+
+
+def _mentions(text: str) -> bool:
+    return "idempot" in text.lower()
+
+
+_CONTAINERS = (
+    cst.Dict, cst.DictElement, cst.List, cst.Tuple, cst.Set, cst.Element, cst.FormattedString,
+    cst.FormattedStringExpression, cst.BinaryOperation, cst.ConcatenatedString, cst.Await,
+    cst.IfExp, cst.BooleanOperation, cst.StarredElement, cst.StarredDictElement,
+)
+
+
+def idempotency_key_used(func: cst.FunctionDef) -> bool:
+    """The handler reads an idempotency key (header, body, params, a parameter) and uses it.
+
+    Reading means a string or name mentioning "idempot" (``request.headers.get(
+    "Idempotency-Key")``, ``payload.idempotency_key``, a parameter ``idempotency_key``);
+    using means the value (or a variable holding it) reaches a call argument, a
+    subscript, a comparison with something other than a constant, or an attribute of
+    an object. A key that is only read, or only tested for presence, is not a guard.
+    """
+    parents: dict = {}
+    for node in walk(func):
+        for child in _children(node):
+            parents[id(child)] = node
+    params = func.params
+    tainted = set()
+    for p in list(params.posonly_params) + list(params.params) + list(params.kwonly_params):
+        if _mentions(p.name.value) or (p.default is not None and _any_mention(p.default)) or (
+            p.annotation is not None and _any_mention(p.annotation)
+        ):
+            tainted.add(p.name.value)
+    seeds = []
+    for node in walk(func.body):
+        if isinstance(node, cst.SimpleString) and _mentions(node.value):
+            seeds.append(node)
+        elif isinstance(node, cst.Attribute) and _mentions(node.attr.value):
+            seeds.append(node)
+        elif isinstance(node, cst.Name) and _mentions(node.value):
+            seeds.append(node)
+    for _ in range(4):  # taint through a few assignments
+        reads = list(seeds)
+        for node in walk(func.body):
+            if isinstance(node, cst.Name) and node.value in tainted:
+                reads.append(node)
+        grew = False
+        for read in reads:
+            verdict, new_names = _use_of(read, parents)
+            if verdict:
+                return True
+            for name in new_names:
+                if name not in tainted:
+                    tainted.add(name)
+                    grew = True
+        if not grew:
+            return False
+    return False
+
+
+def _any_mention(node: cst.CSTNode) -> bool:
+    for sub in walk(node):
+        if isinstance(sub, cst.SimpleString) and _mentions(sub.value):
+            return True
+        if isinstance(sub, cst.Name) and _mentions(sub.value):
+            return True
+    return False
+
+
+def _children(node: cst.CSTNode):
+    for sub in node.children:
+        yield sub
+
+
+def _use_of(read: cst.CSTNode, parents: dict):
+    """(used?, names the value was assigned to) for one read of the key."""
+    node = read
+    parent = parents.get(id(node))
+    # a string key: climb to the read it names (headers["X"], headers.get("X"))
+    if isinstance(read, cst.SimpleString):
+        if isinstance(parent, cst.Arg):
+            call = parents.get(id(parent))
+            if isinstance(call, cst.Call):
+                if parent.keyword is not None:
+                    return False, []
+                node, parent = call, parents.get(id(call))
+        elif isinstance(parent, cst.Index):
+            sub_el = parents.get(id(parent))
+            sub = parents.get(id(sub_el)) if sub_el is not None else None
+            if isinstance(sub, cst.Subscript):
+                node, parent = sub, parents.get(id(sub))
+        elif isinstance(parent, (cst.Comparison, cst.ComparisonTarget)):
+            return False, []  # "Idempotency-Key" in request.headers: a presence test
+    if isinstance(read, cst.Name) and isinstance(parent, cst.Arg) and parent.keyword is read:
+        return False, []  # the keyword of an argument, not a value
+    if isinstance(read, cst.Name) and isinstance(parent, cst.Param):
+        return False, []
+    if isinstance(read, cst.Name) and isinstance(parent, cst.Attribute) and parent.attr is read:
+        return False, []  # handled as an Attribute seed
+    for _ in range(30):
+        if parent is None:
+            return False, []
+        if isinstance(parent, cst.Attribute) and parent.value is node:
+            # key.strip(), request.headers.get: keep climbing through method calls on it
+            node, parent = parent, parents.get(id(parent))
+            continue
+        if isinstance(parent, cst.Call):
+            if parent.func is node:
+                node, parent = parent, parents.get(id(parent))
+                continue
+            return True, []
+        if isinstance(parent, cst.Arg):
+            call = parents.get(id(parent))
+            if isinstance(call, cst.Call) and parent.value is node:
+                return True, []
+            return False, []
+        if isinstance(parent, (cst.Index, cst.SubscriptElement, cst.Subscript)):
+            if isinstance(parent, cst.Subscript) and parent.value is node:
+                node, parent = parent, parents.get(id(parent))
+                continue
+            return True, []  # cache[key]
+        if isinstance(parent, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+            targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) else [parent.target]
+            if any(t is node for t in targets):
+                return False, []
+            names = []
+            for target in targets:
+                if isinstance(target, cst.Name):
+                    names.append(target.value)
+                elif isinstance(target, (cst.Attribute, cst.Subscript)):
+                    return True, []  # obj.key = ...; store[...] = ...
+                else:
+                    names.extend(n.value for n in walk(target) if isinstance(n, cst.Name))
+            return False, names
+        if isinstance(parent, cst.AssignTarget):
+            return False, []
+        if isinstance(parent, cst.NamedExpr):
+            return False, [parent.target.value] if isinstance(parent.target, cst.Name) else []
+        if isinstance(parent, cst.ComparisonTarget):
+            comp = parents.get(id(parent))
+            other = comp.left if isinstance(comp, cst.Comparison) else None
+            return (other is not None and not _is_constant(other)), []
+        if isinstance(parent, cst.Comparison):
+            others = [c.comparator for c in parent.comparisons]
+            return any(not _is_constant(o) for o in others), []
+        if isinstance(parent, _CONTAINERS) or isinstance(parent, cst.UnaryOperation):
+            node, parent = parent, parents.get(id(parent))
+            continue
+        return False, []
+    return False, []
+
+
+def _is_constant(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)) or (
+        isinstance(expr, cst.Name) and expr.value in ("None", "True", "False")
+    )
+
+
+def guard_named(text: str, extra: Tuple[str, ...] = ()) -> bool:
+    """A decorator/dependency/middleware name that makes a handler idempotent."""
+    low = text.lower()
+    if "idempot" in low:
+        return True
+    last = _last(text)
+    return any(name == text or name == last or _last(name) == last for name in extra)

@@ -1,0 +1,300 @@
+"""Irreversible side effects: payments, outbound HTTP, task enqueues, email, publishes.
+
+Rule-agnostic: BL201 asks "does this POST handler do something that must not happen
+twice?", BL302 asks "is this side effect executed inside a transaction?". Both classify
+calls with :func:`classify_call`, given the local bindings of the function the call is
+in (:func:`local_bindings`), so that ``s = requests.Session(); s.post(...)`` and
+``msg = EmailMessage(...); msg.send()`` are recognised however the library is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import libcst as cst
+
+from backendlint.engine.imports import dotted_name
+from backendlint.engine.traversal import walk
+
+PAYMENT = "payment"
+HTTP = "http"
+TASK = "task"
+EMAIL = "email"
+PUBLISH = "publish"
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    kind: str  # PAYMENT, HTTP, TASK, EMAIL, PUBLISH
+    label: str  # what the call is, for messages: "stripe.Charge.create", "requests.post"
+    method: str = ""  # HTTP method for HTTP effects ("POST"), else ""
+    # The call passes an idempotency key to the provider (Stripe ``idempotency_key=``).
+    idempotent: bool = False
+
+
+# ----------------------------------------------------------------------------------
+# local bindings: what a name was assigned from, inside one function
+# ----------------------------------------------------------------------------------
+
+
+class Bindings:
+    """Values and annotations bound to local names in a function (all assignments)."""
+
+    def __init__(self) -> None:
+        self.values: Dict[str, List[cst.BaseExpression]] = {}
+        self.annotations: Dict[str, List[cst.BaseExpression]] = {}
+
+    def add(self, name: str, value: Optional[cst.BaseExpression]) -> None:
+        if value is not None:
+            self.values.setdefault(name, []).append(value)
+
+    def annotate(self, name: str, annotation: cst.BaseExpression) -> None:
+        self.annotations.setdefault(name, []).append(annotation)
+
+    def of(self, name: str) -> List[cst.BaseExpression]:
+        return self.values.get(name, [])
+
+
+def _targets(target: cst.BaseExpression) -> List[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out = []
+        for el in target.elements:
+            out.extend(_targets(el.value))
+        return out
+    return []
+
+
+def local_bindings(func: cst.CSTNode) -> Bindings:
+    """Assignments, ``with ... as x`` items and annotated parameters in ``func``."""
+    b = Bindings()
+    if isinstance(func, (cst.FunctionDef, cst.Lambda)):
+        params = func.params
+        for p in list(params.posonly_params) + list(params.params) + list(params.kwonly_params):
+            if p.annotation is not None:
+                b.annotate(p.name.value, p.annotation.annotation)
+            if p.default is not None:
+                b.add(p.name.value, p.default)
+    for node in walk(func):
+        if isinstance(node, cst.Assign):
+            for t in node.targets:
+                names = _targets(t.target)
+                if len(names) == 1 and isinstance(t.target, cst.Name):
+                    b.add(names[0], node.value)
+                else:
+                    for name in names:  # tuple unpacking: remember the whole value
+                        b.add(name, node.value)
+        elif isinstance(node, cst.AnnAssign):
+            if isinstance(node.target, cst.Name):
+                b.annotate(node.target.value, node.annotation.annotation)
+                b.add(node.target.value, node.value)
+        elif isinstance(node, cst.WithItem):
+            if node.asname is not None:
+                for name in _targets(node.asname.name):
+                    b.add(name, node.item)
+        elif isinstance(node, cst.NamedExpr):
+            if isinstance(node.target, cst.Name):
+                b.add(node.target.value, node.value)
+    return b
+
+
+def unwrap(expr: cst.BaseExpression) -> cst.BaseExpression:
+    while isinstance(expr, cst.Await):
+        expr = expr.expression
+    return expr
+
+
+def constructed_from(ctx, expr: cst.BaseExpression, bindings: Bindings, depth: int = 0) -> List[str]:
+    """Qualified names of the callables ``expr`` may have been constructed by.
+
+    ``requests.Session()`` -> ["requests.Session"]; a local name looks through its
+    assignments and annotations; ``requests.Session().post`` receivers are calls too.
+    """
+    expr = unwrap(expr)
+    if depth > 4:
+        return []
+    if isinstance(expr, cst.Call):
+        name = ctx.qualified_callee(expr) or dotted_name(expr.func) or ""
+        return [name] if name else []
+    if isinstance(expr, cst.Name):
+        out: List[str] = []
+        for value in bindings.of(expr.value):
+            out.extend(constructed_from(ctx, value, bindings, depth + 1))
+        for ann in bindings.annotations.get(expr.value, []):
+            name = ctx.qualified(ann) or dotted_name(ann) or ""
+            if name:
+                out.append(name)
+        return out
+    return []
+
+
+# ----------------------------------------------------------------------------------
+# classification
+# ----------------------------------------------------------------------------------
+
+_HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream"}
+_HTTP_MODULES = ("requests", "httpx", "aiohttp", "urllib3")
+_HTTP_CLIENT_CLASSES = {
+    "requests.Session", "requests.session", "requests.sessions.Session",
+    "httpx.Client", "httpx.AsyncClient",
+    "aiohttp.ClientSession", "aiohttp.client.ClientSession",
+    "urllib3.PoolManager", "urllib3.poolmanager.PoolManager", "urllib3.HTTPConnectionPool",
+    "urllib3.HTTPSConnectionPool", "urllib3.connectionpool.HTTPConnectionPool",
+}
+
+_DJANGO_MAIL_FUNCS = {
+    "django.core.mail.send_mail", "django.core.mail.send_mass_mail",
+    "django.core.mail.mail_admins", "django.core.mail.mail_managers",
+}
+_EMAIL_MESSAGE_CLASSES = {
+    "django.core.mail.EmailMessage", "django.core.mail.EmailMultiAlternatives",
+    "django.core.mail.message.EmailMessage", "django.core.mail.message.EmailMultiAlternatives",
+}
+_SMTP_CLASSES = {"smtplib.SMTP", "smtplib.SMTP_SSL", "smtplib.LMTP"}
+_FLASK_MAIL = ("flask_mail.Mail", "flask_mailman.Mail")
+_FASTAPI_MAIL = ("fastapi_mail.FastMail",)
+
+_STRIPE_ACTIONS = {"create", "confirm", "capture", "pay", "create_and_confirm"}
+_STRIPE_CLIENT_SERVICES = {
+    "charges", "payment_intents", "refunds", "transfers", "payouts", "subscriptions",
+    "invoices", "setup_intents",
+}
+_PAYMENT_SDKS = ("braintree", "paypalrestsdk", "paypalcheckoutsdk", "razorpay", "Adyen", "adyen", "square", "mollie", "checkout_sdk")
+
+
+def _kw(call: cst.Call, name: str) -> Optional[cst.Arg]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def _str_value(expr: cst.BaseExpression) -> Optional[str]:
+    if isinstance(expr, cst.SimpleString):
+        try:
+            value = expr.evaluated_value
+        except Exception:  # noqa: BLE001
+            return None
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _first_positional(call: cst.Call) -> Optional[cst.BaseExpression]:
+    for arg in call.args:
+        if arg.keyword is None and not arg.star:
+            return arg.value
+    return None
+
+
+def _has_idempotency_kwarg(call: cst.Call) -> bool:
+    for arg in call.args:
+        if arg.keyword is not None and "idempot" in arg.keyword.value.lower():
+            return True
+        if arg.star == "**" or arg.keyword is None:
+            continue
+    # headers={"Idempotency-Key": ...}
+    headers = _kw(call, "headers")
+    if headers is not None and isinstance(headers.value, cst.Dict):
+        for el in headers.value.elements:
+            key = getattr(el, "key", None)
+            text = _str_value(key) if key is not None else None
+            if text and "idempot" in text.lower():
+                return True
+    return False
+
+
+def classify_call(ctx, call: cst.Call, bindings: Optional[Bindings] = None) -> Optional[SideEffect]:
+    """The irreversible side effect this call performs, if it is a known one."""
+    bindings = bindings or Bindings()
+    func = call.func
+    qualified = ctx.qualified_callee(call)
+    text = qualified or dotted_name(func) or ""
+    last = text.rsplit(".", 1)[-1] if text else (func.attr.value if isinstance(func, cst.Attribute) else "")
+
+    # -- payments ----------------------------------------------------------------
+    if qualified and qualified.startswith("stripe."):
+        parts = qualified.split(".")
+        if last in _STRIPE_ACTIONS and len(parts) >= 3 and parts[-2][:1].isupper():
+            return SideEffect(PAYMENT, qualified, idempotent=_has_idempotency_kwarg(call))
+    if qualified and qualified.split(".", 1)[0] in _PAYMENT_SDKS:
+        if last in ("sale", "create", "capture", "authorise", "authorize", "charge", "payments", "submit_for_settlement"):
+            return SideEffect(PAYMENT, qualified, idempotent=_has_idempotency_kwarg(call))
+    if isinstance(func, cst.Attribute):
+        recv = func.value
+        recv_text = dotted_name(recv) or ""
+        recv_last = recv_text.rsplit(".", 1)[-1]
+        # StripeClient style: client.payment_intents.create(...), client.v1.charges.create
+        if last in _STRIPE_ACTIONS and recv_last in _STRIPE_CLIENT_SERVICES:
+            root = recv_text.split(".", 1)[0]
+            kinds = constructed_from(ctx, cst.Name(root), bindings) if root else []
+            if any(k.startswith("stripe") for k in kinds) or (ctx.qualified(recv) or "").startswith("stripe"):
+                return SideEffect(PAYMENT, f"{recv_text}.{last}", idempotent=_has_idempotency_kwarg(call))
+        # braintree gateway: gateway.transaction.sale(...)
+        if last == "sale" and recv_last == "transaction":
+            return SideEffect(PAYMENT, f"{recv_text}.sale", idempotent=_has_idempotency_kwarg(call))
+
+    # -- outbound HTTP -------------------------------------------------------------
+    if qualified:
+        head = qualified.split(".", 1)[0]
+        if head in _HTTP_MODULES and last in _HTTP_METHODS and qualified.count(".") <= 2:
+            if qualified.startswith(("httpx.", "requests.", "aiohttp.request", "urllib3.request")):
+                method = _http_method(call, last)
+                return SideEffect(HTTP, qualified, method)
+    if isinstance(func, cst.Attribute) and last in _HTTP_METHODS:
+        recv = func.value
+        kinds = constructed_from(ctx, recv, bindings)
+        if any(k in _HTTP_CLIENT_CLASSES for k in kinds):
+            method = _http_method(call, last)
+            recv_text = dotted_name(recv) or "client"
+            return SideEffect(HTTP, f"{recv_text}.{last}", method)
+
+    # -- task enqueue --------------------------------------------------------------
+    if isinstance(func, cst.Attribute) and last in ("delay", "apply_async"):
+        recv_text = dotted_name(func.value) or ""
+        if recv_text or isinstance(func.value, cst.Call):
+            return SideEffect(TASK, f"{recv_text or 'task'}.{last}")
+    if isinstance(func, cst.Attribute) and last == "send_task":
+        return SideEffect(TASK, (dotted_name(func) or "send_task"))
+    if qualified in ("django_q.tasks.async_task", "django_q.tasks.schedule"):
+        return SideEffect(TASK, qualified)
+    if isinstance(func, cst.Attribute) and last in ("enqueue", "enqueue_call", "enqueue_in", "enqueue_at"):
+        kinds = constructed_from(ctx, func.value, bindings)
+        if any(k.startswith(("rq.", "django_rq")) for k in kinds) or (ctx.qualified(func.value) or "").startswith(("rq", "django_rq")):
+            return SideEffect(TASK, dotted_name(func) or last)
+
+    # -- email -----------------------------------------------------------------------
+    if qualified in _DJANGO_MAIL_FUNCS:
+        return SideEffect(EMAIL, qualified.rsplit(".", 1)[-1])
+    if qualified and qualified.startswith("flask_mail") and last == "send_message":
+        return SideEffect(EMAIL, last)
+    if isinstance(func, cst.Attribute):
+        recv = func.value
+        kinds = constructed_from(ctx, recv, bindings)
+        if last in ("send", "send_messages") and any(k in _EMAIL_MESSAGE_CLASSES for k in kinds):
+            return SideEffect(EMAIL, f"{dotted_name(recv) or 'EmailMessage(...)'}.send")
+        if last in ("sendmail", "send_message") and any(k in _SMTP_CLASSES for k in kinds):
+            return SideEffect(EMAIL, f"{dotted_name(recv) or 'smtp'}.{last}")
+        if last in ("send", "send_message"):
+            recv_q = ctx.qualified(recv) or ""
+            if any(k.startswith(_FLASK_MAIL + _FASTAPI_MAIL) for k in kinds) or recv_q.startswith(("flask_mail", "flask_mailman")):
+                return SideEffect(EMAIL, f"{dotted_name(recv) or 'mail'}.{last}")
+            # mail = Mail(app) at module level: the import table knows the module-level name
+            arg = _first_positional(call)
+            if arg is not None and any(k.startswith(("flask_mail.Message", "flask_mailman")) for k in constructed_from(ctx, arg, bindings)):
+                return SideEffect(EMAIL, f"{dotted_name(recv) or 'mail'}.{last}")
+
+    # -- publish (message brokers) -----------------------------------------------------
+    if isinstance(func, cst.Attribute) and last in ("basic_publish",):
+        return SideEffect(PUBLISH, dotted_name(func) or last)
+    return None
+
+
+def _http_method(call: cst.Call, last: str) -> str:
+    if last in ("request", "stream"):
+        first = _first_positional(call)
+        method_arg = _kw(call, "method")
+        value = _str_value(method_arg.value) if method_arg is not None else (_str_value(first) if first is not None else None)
+        return (value or "").upper()
+    return last.upper()

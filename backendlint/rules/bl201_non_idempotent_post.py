@@ -1,0 +1,500 @@
+"""BL201 non-idempotent-post: a POST handler creates state with no idempotency guard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+
+import libcst as cst
+
+from backendlint.engine.imports import dotted_name
+from backendlint.engine.rule import Option, Rule
+from backendlint.engine.traversal import walk
+from backendlint.knowledge import creates, handlers, side_effects
+from backendlint.knowledge.side_effects import Bindings, SideEffect
+
+GUARD_HINT = "(Idempotency-Key header, get_or_create, or upsert)"
+_EFFECT_KINDS = (side_effects.PAYMENT, side_effects.HTTP, side_effects.TASK, side_effects.EMAIL)
+_EFFECT_VERB = {
+    side_effects.PAYMENT: "charges a payment",
+    side_effects.HTTP: "sends an outbound POST",
+    side_effects.TASK: "enqueues a task",
+    side_effects.EMAIL: "sends an email",
+}
+_ALL = "*"  # guard state: everything is covered
+
+
+@dataclass
+class State:
+    """Guards in force on the current path, and whether the code is a POST branch."""
+
+    post: bool
+    models: FrozenSet[str] = frozenset()  # models cleared by a duplicate check ("*": all)
+    effects: bool = False  # side effects cleared (they follow a duplicate check)
+    integrity: bool = False  # inside try: ... except IntegrityError
+
+    def with_(self, **kw) -> "State":
+        data = dict(post=self.post, models=self.models, effects=self.effects, integrity=self.integrity)
+        data.update(kw)
+        return State(**data)
+
+    def covers(self, model: str) -> bool:
+        return self.integrity or _ALL in self.models or model in self.models
+
+    def covers_effects(self) -> bool:
+        return self.effects or _ALL in self.models or self.integrity
+
+
+@dataclass
+class Finding:
+    label: str
+    guarded: bool
+
+
+@dataclass
+class Analysis:
+    ctx: object
+    bindings: Bindings
+    methods: Optional[Set[str]]  # methods the handler is known to accept
+    events: List[Finding] = field(default_factory=list)
+    # var -> list of (model, guarded) for model instances constructed in the handler
+    constructions: Dict[str, List[Tuple[str, bool]]] = field(default_factory=dict)
+    lookups: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # var -> (model, shape)
+    created_flags: Set[str] = field(default_factory=set)
+    model_vars: Set[str] = field(default_factory=set)
+    saved: Set[str] = field(default_factory=set)
+
+
+class NonIdempotentPost(Rule):
+    code = "BL201"
+    name = "non-idempotent-post"
+    summary = "POST handler creates state with no idempotency guard"
+    requires = (
+        "post", "POST", "create", "action", "Resource", "save", "add", "insert", "INSERT",
+        "delay", "apply_async", "send", "stripe",
+    )
+    options = (
+        Option(
+            "guards",
+            list,
+            [],
+            "extra names of decorators, dependencies, middleware or functions that make a "
+            "handler idempotent (matched on the full or last dotted name)",
+        ),
+    )
+
+    def __init__(self, ctx, options=None):
+        super().__init__(ctx, options)
+        self.extra_guards = tuple(self.opts.get("guards") or ())
+        self.file_mentions_idempotency = "idempot" in ctx.source.lower()
+
+    # ------------------------------------------------------------------------------
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        ctx = self.ctx
+        classes = handlers.enclosing_classes(ctx.stack)
+        kind = handlers.post_handler_kind(ctx, node, classes)
+        if kind is None:
+            return
+        if self._handler_guarded(node, classes):
+            return
+        methods = handlers.handler_methods(ctx, node)
+        analysis = Analysis(ctx, side_effects.local_bindings(node), set(methods) if methods else None)
+        self._prepare(analysis, node)
+        if kind == handlers.POST_ONLY:
+            start = True
+        elif kind == handlers.MIXED:
+            start = not self._has_method_branches(node, analysis)
+        else:
+            start = False
+        self._block(analysis, node.body.body if isinstance(node.body, cst.IndentedBlock) else [], State(post=start))
+        unguarded = []
+        for event in analysis.events:
+            if not event.guarded and event.label not in unguarded:
+                unguarded.append(event.label)
+        if not unguarded:
+            return
+        what = _join(unguarded)
+        self.report(node.name, f"POST handler {what} without an idempotency guard {GUARD_HINT}")
+
+    # -- handler-wide guards ---------------------------------------------------------
+    def _handler_guarded(self, func: cst.FunctionDef, classes: Sequence[cst.ClassDef]) -> bool:
+        ctx = self.ctx
+        decorators = list(func.decorators)
+        if classes:
+            decorators += list(classes[-1].decorators)
+        for dec in decorators:
+            for sub in walk(dec):
+                if isinstance(sub, (cst.Name, cst.Attribute)):
+                    text = ctx.qualified(sub) or dotted_name(sub) or ""
+                    if text and creates.guard_named(text, self.extra_guards):
+                        return True
+        params = func.params
+        for p in list(params.params) + list(params.kwonly_params):
+            for part in (p.default, p.annotation.annotation if p.annotation else None):
+                if part is None:
+                    continue
+                for sub in walk(part):
+                    if isinstance(sub, (cst.Name, cst.Attribute)):
+                        text = ctx.qualified(sub) or dotted_name(sub) or ""
+                        if text and creates.guard_named(text, self.extra_guards) and not _is_key_param(p):
+                            return True
+        if self.extra_guards:
+            for sub in walk(func.body):
+                if isinstance(sub, cst.Call):
+                    text = ctx.qualified_callee(sub) or dotted_name(sub.func) or ""
+                    if text and creates.guard_named(text, self.extra_guards) and "idempot" not in text.lower():
+                        return True
+        if self.file_mentions_idempotency and creates.idempotency_key_used(func):
+            return True
+        return False
+
+    def _has_method_branches(self, func: cst.FunctionDef, analysis: Analysis) -> bool:
+        for sub in walk(func.body):
+            if isinstance(sub, cst.If) and self._post_test(sub.test, analysis) is not None:
+                return True
+        return False
+
+    # -- pre-pass: what local names hold -----------------------------------------------
+    def _prepare(self, analysis: Analysis, func: cst.FunctionDef) -> None:
+        ctx = self.ctx
+        for name, values in analysis.bindings.values.items():
+            for value in values:
+                value = side_effects.unwrap(value)
+                if isinstance(value, cst.Call):
+                    if creates.manager_guarded_create(value):
+                        analysis.model_vars.add(name)
+                    if creates.manager_create(ctx, value) or _is_loader(value):
+                        analysis.model_vars.add(name)
+                    found = creates.lookup_model(ctx, value)
+                    if found and found[1] in ("instance", "bool", "count", "queryset"):
+                        analysis.lookups[name] = found
+                        if found[1] == "instance":
+                            analysis.model_vars.add(name)
+                    if creates.model_construction(ctx, value):
+                        analysis.model_vars.add(name)
+        # created flags of get_or_create: ``obj, created = M.objects.get_or_create(...)``
+        for sub in walk(func.body):
+            if isinstance(sub, cst.Assign) and isinstance(side_effects.unwrap(sub.value), cst.Call):
+                call = side_effects.unwrap(sub.value)
+                if creates.manager_guarded_create(call):
+                    for t in sub.targets:
+                        if isinstance(t.target, cst.Tuple) and len(t.target.elements) == 2:
+                            flag = t.target.elements[1].value
+                            if isinstance(flag, cst.Name) and flag.value != "_":
+                                analysis.created_flags.add(flag.value)
+
+    # -- POST branches -----------------------------------------------------------------
+    def _post_test(self, test: cst.BaseExpression, analysis: Analysis) -> Optional[bool]:
+        """True: the test holds only for POST; False: it holds only for non-POST."""
+        verdict = handlers.post_branch_test(test)
+        if verdict is not None:
+            return verdict
+        found = handlers.method_test(test)
+        if found is not None and analysis.methods:
+            methods, positive = found
+            accepted = {m for m in analysis.methods if m not in ("HEAD", "OPTIONS")}
+            true_set = (accepted & set(methods)) if positive else (accepted - set(methods))
+            if true_set == {"POST"}:
+                return True
+            if true_set and "POST" not in true_set:
+                return False
+        return None
+
+    # -- statement walk ----------------------------------------------------------------
+    def _block(self, a: Analysis, stmts: Sequence[cst.BaseStatement], state: State) -> State:
+        for stmt in stmts:
+            state = self._statement(a, stmt, state)
+        return state
+
+    def _body(self, a: Analysis, body, state: State) -> State:
+        if isinstance(body, cst.IndentedBlock):
+            return self._block(a, body.body, state)
+        if isinstance(body, cst.SimpleStatementSuite):
+            for small in body.body:
+                self._expr_nodes(a, small, state)
+            return state
+        return state
+
+    def _statement(self, a: Analysis, stmt: cst.BaseStatement, state: State) -> State:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self._small(a, small, state)
+            return state
+        if isinstance(stmt, cst.If):
+            return self._if(a, stmt, state)
+        if isinstance(stmt, (cst.For, cst.While)):
+            self._expr_nodes(a, stmt.iter if isinstance(stmt, cst.For) else stmt.test, state)
+            self._body(a, stmt.body, state)
+            if stmt.orelse is not None:
+                self._body(a, stmt.orelse.body, state)
+            return state
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            return self._try(a, stmt, state)
+        if isinstance(stmt, cst.With):
+            inner = state
+            for item in stmt.items:
+                self._expr_nodes(a, item.item, state)
+                if creates.suppresses_integrity_error(self.ctx, item):
+                    inner = inner.with_(integrity=True)
+            after = self._body(a, stmt.body, inner)
+            return after.with_(integrity=state.integrity)
+        if isinstance(stmt, cst.FunctionDef):
+            self._body(a, stmt.body, state)
+            return state
+        if isinstance(stmt, cst.Match):
+            self._expr_nodes(a, stmt.subject, state)
+            for case in stmt.cases:
+                self._body(a, case.body, state)
+            return state
+        return state
+
+    def _if(self, a: Analysis, stmt: cst.If, state: State) -> State:
+        post = self._post_test(stmt.test, a)
+        self._expr_nodes(a, stmt.test, state)
+        body_state, else_state = state, state
+        if post is True:
+            body_state = state.with_(post=True)
+            else_state = state.with_(post=False) if not state.post else state
+        elif post is False:
+            body_state = state.with_(post=False) if not state.post else state
+            else_state = state.with_(post=True)
+        dup = self._dup_test(a, stmt.test)
+        if dup is not None:
+            model, exists = dup
+            if exists:  # true when a duplicate exists: the else branch is the "new" path
+                else_state = _guard(else_state, model)
+            else:  # true when no duplicate exists: the body is the "new" path
+                body_state = _guard(body_state, model)
+        self._body(a, stmt.body, body_state)
+        body_exits = _exits(stmt.body)
+        if stmt.orelse is not None:
+            if isinstance(stmt.orelse, cst.If):
+                self._if(a, stmt.orelse, else_state)
+            else:
+                self._body(a, stmt.orelse.body, else_state)
+        after = state
+        if body_exits:
+            if post is False:
+                after = after.with_(post=True)
+            elif post is True and not state.post:
+                after = after.with_(post=False)
+            if dup is not None and dup[1]:
+                after = _guard(after, dup[0])
+        return after
+
+    def _try(self, a: Analysis, stmt, state: State) -> State:
+        integrity = any(creates.catches_integrity_error(h) for h in stmt.handlers)
+        body_state = state.with_(integrity=True) if integrity else state
+        after_body = self._body(a, stmt.body, body_state).with_(integrity=state.integrity)
+        looked_up = _lookups_in(self.ctx, stmt.body)
+        after = state
+        for handler in stmt.handlers:
+            handler_state = state
+            missing = creates.does_not_exist_models(handler)
+            if missing is not None:
+                for model in missing:
+                    models = [model] if model else looked_up
+                    for m in models:
+                        handler_state = _guard(handler_state, m)
+            self._body(a, handler.body, handler_state)
+            if missing is not None and _exits(stmt.body) and looked_up:
+                # try: M.objects.get(...); return ...  except M.DoesNotExist: pass
+                for m in looked_up:
+                    after = _guard(after, m)
+        if stmt.orelse is not None:
+            self._body(a, stmt.orelse.body, after_body)
+        if stmt.finalbody is not None:
+            self._body(a, stmt.finalbody.body, state)
+        if not stmt.handlers:
+            after = after_body
+        else:
+            after = after.with_(post=after_body.post) if after_body.post != after.post else after
+        return after
+
+    # -- expressions ---------------------------------------------------------------------
+    def _small(self, a: Analysis, small: cst.BaseSmallStatement, state: State) -> None:
+        # constructions: obj = Order(...), obj = lookup or Order(...)
+        if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+            value = side_effects.unwrap(small.value)
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+            built = creates.model_construction(self.ctx, value)
+            guarded = False
+            if built is None and isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or):
+                right = creates.model_construction(self.ctx, value.right)
+                left = creates.lookup_model(self.ctx, value.left)
+                if right and left:
+                    built, guarded = right, True
+            if built:
+                for target in targets:
+                    if isinstance(target, cst.Name):
+                        a.constructions.setdefault(target.value, []).append((built, guarded or state.covers(built)))
+        self._expr_nodes(a, small, state)
+
+    def _expr_nodes(self, a: Analysis, node: cst.CSTNode, state: State) -> None:
+        for sub in walk(node):
+            if isinstance(sub, cst.Call):
+                self._call(a, sub, state)
+
+    def _call(self, a: Analysis, call: cst.Call, state: State) -> None:
+        ctx = self.ctx
+        if not state.post:
+            return
+        made = creates.manager_create(ctx, call) or creates.related_create(call, a.model_vars)
+        if made is not None:
+            a.events.append(Finding(f"creates {made.label}", state.covers(made.model)))
+            return
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            # obj.save() of an instance constructed in the handler; Order(...).save()
+            if method in ("save", "asave") and not any(arg.keyword is None for arg in call.args):
+                recv = func.value
+                built = creates.model_construction(ctx, recv)
+                if built:
+                    a.events.append(Finding(f"creates {built}", state.covers(built)))
+                    return
+                if isinstance(recv, cst.Name) and recv.value in a.constructions and recv.value not in a.saved:
+                    self._constructed(a, recv.value, state)
+                    return
+            # session.add(obj) / session.add(Order(...)) / session.add_all([...])
+            if method in ("add", "add_all", "bulk_save_objects") and call.args and creates.is_session(ctx, func.value, a.bindings):
+                arg = call.args[0].value
+                items = [arg]
+                if method != "add" and isinstance(arg, (cst.List, cst.Tuple)):
+                    items = [el.value for el in arg.elements]
+                for item in items:
+                    built = creates.model_construction(ctx, item)
+                    if built:
+                        a.events.append(Finding(f"creates {built}", state.covers(built)))
+                    elif isinstance(item, cst.Name) and item.value in a.constructions and item.value not in a.saved:
+                        self._constructed(a, item.value, state)
+                    elif method != "add" and isinstance(item, (cst.ListComp, cst.GeneratorExp)):
+                        built = creates.model_construction(ctx, item.elt)
+                        if built:
+                            a.events.append(Finding(f"creates {built}", state.covers(built)))
+                return
+            if method == "bulk_insert_mappings" and call.args and creates.is_session(ctx, func.value, a.bindings):
+                model = dotted_name(call.args[0].value) or "rows"
+                a.events.append(Finding(f"creates {model.rsplit('.', 1)[-1]}", state.covers(model.rsplit('.', 1)[-1])))
+                return
+            inserted = creates.executed_insert(ctx, call, a.bindings)
+            if inserted is not None:
+                table, upsert, _ = inserted
+                if not upsert:
+                    a.events.append(Finding(f"creates {table}", state.covers(table)))
+                return
+        effect = side_effects.classify_call(ctx, call, a.bindings)
+        if effect is not None and self._counts(effect):
+            guarded = effect.idempotent or state.covers_effects()
+            a.events.append(Finding(f"{_EFFECT_VERB[effect.kind]} ({effect.label})", guarded))
+
+    def _constructed(self, a: Analysis, var: str, state: State) -> None:
+        a.saved.add(var)
+        entries = a.constructions[var]
+        for model, guarded in entries:
+            a.events.append(Finding(f"creates {model}", guarded or state.covers(model)))
+
+    @staticmethod
+    def _counts(effect: SideEffect) -> bool:
+        if effect.kind not in _EFFECT_KINDS:
+            return False
+        if effect.kind == side_effects.HTTP:
+            return effect.method == "POST"
+        return True
+
+    # -- duplicate checks ------------------------------------------------------------------
+    def _dup_test(self, a: Analysis, test: cst.BaseExpression) -> Optional[Tuple[str, bool]]:
+        """(model, exists?) when the test checks for an existing row: exists? is True when
+        the test is true for a duplicate. Model "*" is a get_or_create ``created`` flag."""
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            inner = self._dup_test(a, test.expression)
+            return (inner[0], not inner[1]) if inner else None
+        if isinstance(test, cst.BooleanOperation):
+            return self._dup_test(a, test.left) or self._dup_test(a, test.right)
+        if isinstance(test, cst.Name):
+            if test.value in a.created_flags:
+                return (_ALL, False)
+            if test.value in a.lookups:
+                return (a.lookups[test.value][0], True)
+            return None
+        if isinstance(test, cst.Attribute):
+            # existing.pk / existing.id
+            base = test.value
+            if isinstance(base, cst.Name) and base.value in a.lookups and test.attr.value in ("pk", "id"):
+                return (a.lookups[base.value][0], True)
+            return None
+        if isinstance(test, (cst.Call, cst.Await)):
+            found = creates.lookup_model(self.ctx, test)
+            if found:
+                return (found[0], True)
+            return None
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            comp = test.comparisons[0]
+            left = self._dup_test(a, test.left)
+            if left is None:
+                return None
+            model, exists = left
+            op = comp.operator
+            right = comp.comparator
+            if isinstance(right, cst.Name) and right.value == "None":
+                if isinstance(op, cst.Is) or isinstance(op, cst.Equal):
+                    return (model, not exists)
+                if isinstance(op, (cst.IsNot, cst.NotEqual)):
+                    return (model, exists)
+            if isinstance(right, cst.Integer):
+                n = int(right.value)
+                if isinstance(op, (cst.GreaterThan,)) and n == 0 or isinstance(op, cst.GreaterThanEqual) and n == 1:
+                    return (model, exists)
+                if isinstance(op, cst.NotEqual) and n == 0:
+                    return (model, exists)
+                if isinstance(op, cst.Equal) and n == 0 or isinstance(op, cst.LessThan) and n == 1:
+                    return (model, not exists)
+            return None
+        return None
+
+
+# ----------------------------------------------------------------------------------------
+def _guard(state: State, model: str) -> State:
+    return state.with_(models=state.models | {model}, effects=True)
+
+
+def _exits(body) -> bool:
+    stmts = body.body if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
+    for stmt in stmts:
+        smalls = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ([stmt] if isinstance(stmt, cst.BaseSmallStatement) else [])
+        for small in smalls:
+            if isinstance(small, (cst.Return, cst.Raise, cst.Continue, cst.Break)):
+                return True
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                name = dotted_name(small.value.func) or ""
+                if name.rsplit(".", 1)[-1] in ("abort",):
+                    return True
+    return False
+
+
+def _lookups_in(ctx, body) -> List[str]:
+    out = []
+    for sub in walk(body):
+        if isinstance(sub, cst.Call):
+            found = creates.lookup_model(ctx, sub)
+            if found and found[1] == "instance" and found[0] not in out:
+                out.append(found[0])
+    return out
+
+
+def _is_loader(call: cst.Call) -> bool:
+    name = dotted_name(call.func) or ""
+    last = name.rsplit(".", 1)[-1]
+    return last in ("get_object_or_404", "get_object", "aget_object_or_404", "first_or_404", "get_or_404", "one_or_404")
+
+
+def _is_key_param(p: cst.Param) -> bool:
+    return "idempot" in p.name.value.lower()
+
+
+def _join(items: List[str]) -> str:
+    if len(items) > 3:
+        items = items[:3] + [f"{len(items) - 3} more"]
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
