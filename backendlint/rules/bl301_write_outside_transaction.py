@@ -1,0 +1,521 @@
+"""BL301 write-outside-transaction: a unit of work whose database writes are not atomic.
+
+Django runs in autocommit mode: each write outside ``transaction.atomic`` is its own
+transaction, so a function that writes twice can fail between the two and leave half of
+its work in the database. With SQLAlchemy the session batches writes until ``commit()``;
+two commits in one unit of work, each with writes before it, are the same partial write.
+
+The analysis is per function (nested functions are their own units) and path-sensitive:
+the writes of mutually exclusive paths (if/else, try/except, a write after an early
+return) do not add up, and a write in a loop counts as several. Writes made by helper
+functions, and transactions opened by the caller, are out of scope (wave 1b).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import libcst as cst
+from libcst._nodes.internal import CodegenState
+
+from backendlint.engine.rule import Option, Rule
+from backendlint.knowledge import orm, settings, transactions
+from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
+
+try:  # shared with BL201 (catalog: "View (Django)")
+    from backendlint.knowledge.handlers import is_django_view_class, is_view
+except ImportError:  # pragma: no cover - the module ships with the package
+    is_view = None  # type: ignore[assignment]
+    is_django_view_class = None  # type: ignore[assignment]
+
+# Path = tuple of entries; entry = (op index, transaction block id or None, repeated?)
+Entry = Tuple[int, Optional[int], bool]
+Path = Tuple[Entry, ...]
+MAX_PATHS = 24
+MAX_DEPTH = 120
+MAX_LISTED = 6
+
+# ModelAdmin methods that Django's admin calls inside its own transaction.atomic
+# (changeform_view / delete_view wrap them).
+ADMIN_ATOMIC_METHODS = frozenset(
+    {"save_model", "save_related", "save_formset", "save_form", "delete_model", "log_addition",
+     "log_change", "log_deletion", "response_add", "response_change", "response_delete",
+     "construct_change_message"}
+)
+TEST_FUNCTION_PREFIXES = ("test_", "setUp", "tearDown", "setup_", "teardown_")
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _Res:
+    """Paths through a piece of code: those that fall through, and those that leave it."""
+
+    __slots__ = ("fall", "exits")
+
+    def __init__(self, fall: List[Path], exits: Optional[Dict[str, List[Path]]] = None):
+        self.fall = fall
+        self.exits = exits or {}
+
+
+EMPTY: Path = ()
+
+
+def _score(path: Path) -> Tuple[int, int]:
+    weight = sum(2 if e[2] else 1 for e in path)
+    uncovered = sum(1 for e in path if e[1] is None)
+    return (min(uncovered, 2) and weight, uncovered)
+
+
+def _prune(paths: List[Path]) -> List[Path]:
+    seen = set()
+    out = []
+    for p in paths:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    if len(out) > MAX_PATHS:
+        out.sort(key=_score, reverse=True)
+        out = out[:MAX_PATHS]
+    return out
+
+
+def _cat(prefixes: List[Path], suffixes: List[Path]) -> List[Path]:
+    if suffixes == [EMPTY]:
+        return prefixes
+    if prefixes == [EMPTY]:
+        return suffixes
+    return _prune([p + s for p in prefixes for s in suffixes])
+
+
+def _seq(a: _Res, b: _Res) -> _Res:
+    exits = {k: list(v) for k, v in a.exits.items()}
+    for kind, paths in b.exits.items():
+        exits[kind] = _prune(exits.get(kind, []) + _cat(a.fall, paths))
+    return _Res(_cat(a.fall, b.fall), exits)
+
+
+def _union(results: Sequence[_Res]) -> _Res:
+    fall: List[Path] = []
+    exits: Dict[str, List[Path]] = {}
+    for res in results:
+        fall.extend(res.fall)
+        for kind, paths in res.exits.items():
+            exits.setdefault(kind, []).extend(paths)
+    return _Res(_prune(fall), {k: _prune(v) for k, v in exits.items()})
+
+
+def _looped(path: Path) -> Path:
+    return tuple((i, cover, True) for i, cover, _ in path)
+
+
+def _is_true(expr: cst.BaseExpression) -> bool:
+    return (isinstance(expr, cst.Name) and expr.value == "True") or (
+        isinstance(expr, cst.Integer) and expr.value not in ("0",)
+    )
+
+
+class _FunctionAnalysis:
+    """Paths of one function body, with the database operations along each."""
+
+    def __init__(self, scope: OrmScope, tx: transactions.Transactions):
+        self.scope = scope
+        self.tx = tx
+        self.ops: List[DbOp] = []
+        self.depth = 0
+
+    def entries(self, node: Optional[cst.CSTNode], cover: Optional[int]) -> Path:
+        if node is None:
+            return EMPTY
+        out = []
+        for op, repeated in self.scope.ops_in(node):
+            out.append((len(self.ops), cover, repeated))
+            self.ops.append(op)
+        return tuple(out)
+
+    def block(self, stmts: Sequence[cst.BaseStatement], cover: Optional[int]) -> _Res:
+        res = _Res([EMPTY])
+        for stmt in stmts:
+            if not res.fall:
+                break  # the rest is unreachable
+            step = self.stmt(stmt, cover)
+            if step.fall == [EMPTY] and not step.exits:
+                continue
+            res = _seq(res, step)
+        return res
+
+    def suite(self, body: cst.BaseSuite, cover: Optional[int]) -> _Res:
+        if isinstance(body, cst.IndentedBlock):
+            return self.block(body.body, cover)
+        if isinstance(body, cst.SimpleStatementSuite):
+            return self.small(body.body, cover)
+        return _Res([EMPTY])
+
+    def small(self, stmts: Sequence[cst.BaseSmallStatement], cover: Optional[int]) -> _Res:
+        path: Path = EMPTY
+        for small in stmts:
+            if isinstance(small, cst.Return):
+                return _Res([], {"return": [path + self.entries(small.value, cover)]})
+            if isinstance(small, cst.Raise):
+                return _Res([], {"raise": [path + self.entries(small.exc, cover)]})
+            if isinstance(small, cst.Break):
+                return _Res([], {"break": [path]})
+            if isinstance(small, cst.Continue):
+                return _Res([], {"continue": [path]})
+            path = path + self.entries(small, cover)
+        return _Res([path])
+
+    def stmt(self, stmt: cst.BaseStatement, cover: Optional[int]) -> _Res:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep()
+        try:
+            return self._stmt(stmt, cover)
+        finally:
+            self.depth -= 1
+
+    def _stmt(self, stmt: cst.BaseStatement, cover: Optional[int]) -> _Res:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            return self.small(stmt.body, cover)
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return _Res([EMPTY])
+        if isinstance(stmt, cst.If):
+            head = _Res([self.entries(stmt.test, cover)])
+            body = self.suite(stmt.body, cover)
+            orelse = stmt.orelse
+            if isinstance(orelse, cst.If):
+                other = self.stmt(orelse, cover)
+            elif isinstance(orelse, cst.Else):
+                other = self.suite(orelse.body, cover)
+            else:
+                other = _Res([EMPTY])
+            return _seq(head, _union([body, other]))
+        if isinstance(stmt, (cst.For, cst.While)):
+            return self.loop(stmt, cover)
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            return self.try_(stmt, cover)
+        if isinstance(stmt, cst.With):
+            return self.with_(stmt, cover)
+        if isinstance(stmt, cst.Match):
+            head = _Res([self.entries(stmt.subject, cover)])
+            cases = [self.suite(case.body, cover) for case in stmt.cases]
+            return _seq(head, _union(cases + [_Res([EMPTY])]))
+        return _Res([EMPTY])
+
+    def loop(self, stmt, cover: Optional[int]) -> _Res:
+        if isinstance(stmt, cst.For):
+            head = self.entries(stmt.iter, cover)
+            infinite = False
+        else:
+            head = self.entries(stmt.test, cover)
+            infinite = _is_true(stmt.test)
+        body = self.suite(stmt.body, cover)
+        again = body.fall + body.exits.get("continue", [])
+        prefixes = _prune([EMPTY] + [_looped(p) for p in again if p])
+        fall: List[Path] = []
+        if not infinite:
+            if stmt.orelse is not None:
+                orelse = self.suite(stmt.orelse.body, cover)
+                fall.extend(_cat(prefixes, orelse.fall))
+                exits_else = {k: _cat(prefixes, v) for k, v in orelse.exits.items()}
+            else:
+                fall.extend(prefixes)
+                exits_else = {}
+        else:
+            exits_else = {}
+        fall.extend(_cat(prefixes, body.exits.get("break", [])))
+        exits: Dict[str, List[Path]] = {}
+        for kind in ("return", "raise"):
+            paths = _cat(prefixes, body.exits.get(kind, [])) + exits_else.get(kind, [])
+            if paths:
+                exits[kind] = _prune(paths)
+        for kind in ("break", "continue"):  # from an else: clause, they leave the outer loop
+            if exits_else.get(kind):
+                exits[kind] = exits_else[kind]
+        return _seq(_Res([head]), _Res(_prune(fall), exits))
+
+    def try_(self, stmt, cover: Optional[int]) -> _Res:
+        body = self.suite(stmt.body, cover)
+        if stmt.orelse is not None:
+            body = _seq(body, self.suite(stmt.orelse.body, cover))
+        handlers = [self.suite(h.body, cover) for h in stmt.handlers]
+        res = _union([body] + handlers)
+        if stmt.finalbody is not None:
+            final = self.suite(stmt.finalbody.body, cover)
+            exits = {k: _cat(v, final.fall) for k, v in res.exits.items()}
+            for kind, paths in final.exits.items():
+                exits[kind] = _prune(exits.get(kind, []) + _cat(res.fall, paths))
+            res = _Res(_cat(res.fall, final.fall), exits)
+        return res
+
+    def with_(self, stmt: cst.With, cover: Optional[int]) -> _Res:
+        head: Path = EMPTY
+        inner = cover
+        for item in stmt.items:
+            head = head + self.entries(item.item, cover)
+            if inner is None and self.tx.with_item_kind(item.item, self.scope.bindings):
+                inner = id(stmt)
+        return _seq(_Res([head]), self.suite(stmt.body, inner))
+
+    def run(self, func: cst.FunctionDef) -> List[Path]:
+        res = self.suite(func.body, None)
+        paths = list(res.fall)
+        for kind_paths in res.exits.values():
+            paths.extend(kind_paths)
+        return paths
+
+
+# -- lines of nodes (only for files with findings) --------------------------------------
+class _Found(Exception):
+    pass
+
+
+class _LineState(CodegenState):
+    """Counts lines while generating code; records the line where target nodes start."""
+
+    def __init__(self, module: cst.Module, targets):
+        super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
+        self.bl_targets = set(targets)
+        self.bl_lines: Dict[int, int] = {}
+        self.bl_line = 1
+
+    def add_token(self, value: str) -> None:
+        self.bl_line += value.count("\n")
+
+    def add_indent_tokens(self) -> None:
+        pass
+
+    def before_codegen(self, node) -> None:
+        key = id(node)
+        if key in self.bl_targets and key not in self.bl_lines:
+            self.bl_lines[key] = self.bl_line
+            if len(self.bl_lines) == len(self.bl_targets):
+                raise _Found()
+
+
+def node_lines(module: cst.Module, nodes) -> Dict[int, int]:
+    state = _LineState(module, [id(n) for n in nodes])
+    try:
+        module._codegen(state)
+    except _Found:
+        pass
+    return state.bl_lines
+
+
+# -- the rule ------------------------------------------------------------------------------
+def _is_test_path(relpath: str) -> bool:
+    parts = relpath.replace("\\", "/").split("/")
+    name = parts[-1]
+    if any(p in ("tests", "test", "testing") for p in parts[:-1]):
+        return True
+    return name.startswith("test_") or name.endswith(("_test.py", "_tests.py")) or name in ("tests.py", "conftest.py")
+
+
+def _is_migration(relpath: str, source: str) -> bool:
+    parts = relpath.replace("\\", "/").split("/")[:-1]
+    if "migrations" in parts:
+        return True
+    return "versions" in parts and ("revision" in source or "alembic" in source)
+
+
+class WriteOutsideTransaction(Rule):
+    code = "BL301"
+    name = "write-outside-transaction"
+    summary = "A unit of work makes two or more database writes that are not all in one transaction"
+    # Every write is a call of one of these methods (and a report needs a write).
+    requires = ("save", "delete", "create", "update", "add", "merge", "execute", "remove", ".set", "clear",
+                "commit", "bulk_")
+    facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND)
+    options = (
+        Option(
+            "transaction-wrappers",
+            list,
+            [],
+            "Names of project functions/context managers that open a transaction "
+            "(qualified like 'shop.db.traced_atomic', or a bare name), in addition to those "
+            "found automatically.",
+        ),
+    )
+
+    def __init__(self, ctx, options=None):
+        super().__init__(ctx, options)
+        self.skip = _is_migration(ctx.relpath, ctx.source) or _is_test_path(ctx.relpath)
+        self.tx = transactions.Transactions(ctx, self.opts.get("transaction-wrappers") or ())
+        self.atomic_requests = bool(settings.atomic_requests_aliases(ctx.facts))
+        self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]]]] = []
+
+    # -- coverage of a whole function ----------------------------------------------------
+    def _classes(self) -> List[cst.ClassDef]:
+        return [n for n in self.ctx.stack if isinstance(n, cst.ClassDef)]
+
+    def _whole_function_covered(self, func: cst.FunctionDef, classes: List[cst.ClassDef]) -> bool:
+        if self.tx.function_is_atomic(func, classes):
+            return True
+        direct_class = classes[-1] if classes and self._is_method(func, classes[-1]) else None
+        if direct_class is not None:
+            if func.name.value in ADMIN_ATOMIC_METHODS and any(
+                (orm.dotted_name(b.value) or "").endswith("Admin") for b in direct_class.bases
+            ):
+                return True
+            qualified = f"{self.ctx.module_name}.{direct_class.name.value}"
+            if len(classes) == 1 and qualified in self.tx.atomic_classes:
+                return True
+        if self.atomic_requests and not self.tx.is_non_atomic_requests(func, classes):
+            if self._is_view_code(func, classes, direct_class):
+                return True
+        return False
+
+    @staticmethod
+    def _is_method(func: cst.FunctionDef, cls: cst.ClassDef) -> bool:
+        body = cls.body
+        return isinstance(body, cst.IndentedBlock) and any(stmt is func for stmt in body.body)
+
+    def _is_view_code(self, func, classes, direct_class) -> bool:
+        if is_view is None:
+            return False
+        if is_view(self.ctx, func, classes):
+            return True
+        if direct_class is not None:
+            # Helper methods of a view class (form_valid, perform_create...) run inside the
+            # request's transaction too.
+            if is_django_view_class is not None and is_django_view_class(self.ctx, direct_class):
+                return True
+            body = direct_class.body
+            if isinstance(body, cst.IndentedBlock):
+                for stmt in body.body:
+                    if isinstance(stmt, cst.FunctionDef) and stmt is not func and is_view(self.ctx, stmt, classes):
+                        return True
+        return False
+
+    # -- analysis ----------------------------------------------------------------------------
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self.skip:
+            return
+        name = node.name.value
+        if name.startswith(TEST_FUNCTION_PREFIXES):
+            return
+        classes = self._classes()
+        if self._whole_function_covered(node, classes):
+            return
+        scope = OrmScope(self.ctx, node)
+        analysis = _FunctionAnalysis(scope, self.tx)
+        try:
+            paths = analysis.run(node)
+        except _TooDeep:
+            return
+        if not analysis.ops:
+            return
+        found = self._django_finding(paths, analysis.ops) or self._sqlalchemy_finding(paths, analysis.ops)
+        if found is not None:
+            self.pending.append(found)
+
+    def _django_finding(self, paths: List[Path], ops: List[DbOp]):
+        best = None
+        best_key = None
+        for path in paths:
+            writes = [e for e in path if ops[e[0]].framework in (DJANGO, AUTOCOMMIT)]
+            uncovered = [e for e in writes if e[1] is None]
+            if not uncovered:
+                continue
+            weight = sum(2 if e[2] else 1 for e in writes)
+            if weight < 2:
+                continue
+            key = (weight, -uncovered[0][0])
+            if best_key is None or key > best_key:
+                best, best_key = (writes, uncovered[0]), key
+        if best is None:
+            return None
+        writes, first = best
+        listed = [(ops[i], cover, rep) for i, cover, rep in writes]
+        framework = ops[first[0]].framework
+        return (ops[first[0]].node, framework, listed)
+
+    def _sqlalchemy_finding(self, paths: List[Path], ops: List[DbOp]):
+        best = None
+        best_key = None
+        for path in paths:
+            pending: List[Entry] = []
+            segments: List[Tuple[List[Entry], Entry]] = []
+            count = 0
+            for entry in path:
+                op = ops[entry[0]]
+                if op.framework != SQLALCHEMY or entry[1] is not None:
+                    continue
+                if op.is_commit:
+                    if pending:
+                        segments.append((pending, entry))
+                        count += 2 if entry[2] else 1
+                        pending = []
+                else:
+                    pending.append(entry)
+            if count < 2:
+                continue
+            key = (count, -segments[0][0][0][0])
+            if best_key is None or key > best_key:
+                best, best_key = segments, key
+        if best is None:
+            return None
+        listed = []
+        for writes, commit in best:
+            listed.extend((ops[i], cover, rep) for i, cover, rep in writes)
+            listed.append((ops[commit[0]], commit[1], commit[2]))
+        first = best[0][0][0]
+        return (ops[first[0]].node, SQLALCHEMY, listed)
+
+    # -- reporting -----------------------------------------------------------------------------
+    def end_module(self) -> None:
+        if not self.pending:
+            return
+        nodes = []
+        for _, _, listed in self.pending:
+            nodes.extend(op.node for op, _, _ in listed)
+        lines = node_lines(self.ctx.module, nodes)
+        for node, framework, listed in self.pending:
+            self.report(node, self._message(framework, listed, lines))
+
+    @staticmethod
+    def _describe(listed, lines, covered_note: bool) -> str:
+        parts = []
+        for op, cover, repeated in listed[:MAX_LISTED]:
+            text = f"{op.label} line {lines.get(id(op.node), '?')}"
+            notes = []
+            if repeated:
+                notes.append("in a loop")
+            if covered_note and cover is not None:
+                notes.append("inside a transaction")
+            if notes:
+                text += f" ({', '.join(notes)})"
+            parts.append(text)
+        if len(listed) > MAX_LISTED:
+            parts.append(f"and {len(listed) - MAX_LISTED} more")
+        return ", ".join(parts)
+
+    def _message(self, framework: str, listed, lines) -> str:
+        if framework == SQLALCHEMY:
+            commits = sum(2 if rep else 1 for op, _, rep in listed if op.is_commit)
+            looped = any(rep for op, _, rep in listed if op.is_commit)
+            count = "commits in a loop" if looped and commits == 2 and sum(1 for o, _, _ in listed if o.is_commit) == 1 else f"{commits} commits"
+            return (
+                f"writes committed in separate transactions ({count}): {self._describe(listed, lines, False)}; "
+                "a failure between the commits leaves partial data: commit once at the end of the unit "
+                "of work, or use `with session.begin():`"
+            )
+        uncovered = [x for x in listed if x[1] is None]
+        fix = "wrap them in transaction.atomic()" if framework == DJANGO else "run them in one transaction (`with engine.begin():`)"
+        if len(uncovered) < len(listed):
+            return (
+                f"{len(listed)} writes not in one transaction ({len(uncovered)} outside it): "
+                f"{self._describe(listed, lines, True)}; move them into one transaction.atomic() block"
+                if framework == DJANGO
+                else f"{len(listed)} writes not in one transaction: {self._describe(listed, lines, True)}; {fix}"
+            )
+        if len(listed) == 1:
+            return (
+                f"a write in a loop runs outside a transaction: {self._describe(listed, lines, False)}; "
+                "a failure part-way leaves the earlier iterations written: wrap the loop in transaction.atomic()"
+                if framework == DJANGO
+                else f"a write in a loop on an autocommit connection: {self._describe(listed, lines, False)}; {fix}"
+            )
+        where = "outside a transaction" if framework == DJANGO else "on an autocommit connection"
+        return f"{len(listed)} writes {where}: {self._describe(listed, lines, False)}; {fix}"
