@@ -19,6 +19,7 @@ from typing import List, Optional, Tuple
 
 import libcst as cst
 
+from backendlint.engine.facts import FactCollector, register
 from backendlint.engine.imports import dotted_name
 from backendlint.engine.traversal import walk
 from backendlint.knowledge.side_effects import Bindings, unwrap
@@ -37,19 +38,17 @@ class Create:
 
 _NOT_MODEL_SUFFIXES = (
     "Form", "FormSet", "Formset", "Serializer", "Schema", "Exception", "Error", "Response",
-    "Request", "Client", "Session", "Path", "Decimal", "Mixin", "View", "ViewSet", "Message",
-    "Queue", "Thread", "Lock", "Event", "Manager", "Builder", "Factory", "Service", "Handler",
-    "Dict", "List", "Set", "Counter", "Writer", "Reader", "IO", "Buffer", "Field", "Widget",
-    "Config", "Settings", "Parser", "Encoder", "Decoder", "Logger", "Timer", "Filter",
-    "Paginator", "Page", "Template", "Context", "Renderer", "Storage", "File", "Image",
-    "Workbook", "Document", "Element", "Token", "Validator", "Q", "F", "Value", "Task",
+    "Request", "Client", "Session", "Mixin", "View", "ViewSet", "Thread", "Lock", "Manager",
+    "Builder", "Factory", "Service", "Handler", "Dict", "Counter", "Writer", "Reader", "Buffer",
+    "Widget", "Parser", "Encoder", "Decoder", "Logger", "Timer", "Paginator", "Renderer",
+    "Validator", "Workbook", "Adapter", "Backend", "Provider", "Command", "Proxy", "Wrapper",
 )
 _NOT_MODEL_NAMES = frozenset(
     {
         "HttpResponse", "JsonResponse", "Response", "Http404", "ValidationError", "Q", "F",
         "Value", "Decimal", "UUID", "Path", "OrderedDict", "Counter", "defaultdict",
         "BytesIO", "StringIO", "Image", "Workbook", "Thread", "Lock", "Retry", "Markup",
-        "ContentFile", "SimpleUploadedFile", "Request", "Paginator",
+        "ContentFile", "SimpleUploadedFile", "Request", "Paginator", "Path",
     }
 )
 # Library packages whose classes are not ORM models.
@@ -167,11 +166,33 @@ def manager_guarded_create(call: cst.Call) -> Optional[str]:
     return None
 
 
-_REQUEST_ROOTS = ("request", "self.request", "self.object", "req")
+# ``request.user.addresses.create(...)``: related managers reached from the request
+_REQUEST_ROOTS = ("request.user", "self.request.user", "request.event", "self.request.event",
+                  "request.organizer", "self.request.organizer", "self.object", "self.request.organization",
+                  "request.organization")
+_NOT_RELATIONS = frozenset(
+    {"objects", "_default_manager", "session", "data", "POST", "GET", "FILES", "META", "COOKIES",
+     "headers", "query_params", "cache", "client", "api", "messages", "chat", "completions",
+     "beta", "responses", "files", "models", "images", "audio", "embeddings"}
+)
 
 
-def related_create(call: cst.Call, model_vars: set) -> Optional[Create]:
-    """``order.items.create(...)`` on a model instance of the handler, or on the request user."""
+def _related_root_ok(owner: str, model_vars, relations, rel_name: str) -> bool:
+    root = owner.split(".", 1)[0]
+    if relations and rel_name in relations:
+        return True
+    if owner.startswith(_REQUEST_ROOTS):
+        return True
+    if model_vars and (root in model_vars or owner in model_vars):
+        return True
+    if owner.startswith("self.") and owner.count(".") == 1 and relations is not None and rel_name.endswith("_set"):
+        return True
+    return False
+
+
+def related_create(call: cst.Call, model_vars=None, relations=None) -> Optional[Create]:
+    """``order.items.create(...)``: a related manager of a model instance of the handler,
+    of the request user, or named like a relation of the project's models."""
     func = call.func
     if not isinstance(func, cst.Attribute):
         return None
@@ -185,14 +206,13 @@ def related_create(call: cst.Call, model_vars: set) -> Optional[Create]:
     if not owner:
         return None
     rel_name = rel.attr.value
-    if not rel_name.islower() or rel_name in ("objects", "_default_manager"):
+    if not rel_name.islower() or rel_name in _NOT_RELATIONS:
         return None
-    root = owner.split(".", 1)[0]
-    if owner.startswith(_REQUEST_ROOTS) or root in model_vars or owner in model_vars:
-        if method == "bulk_create" and _upsert_kwargs(call):
-            return None
-        return Create(rel_name, f"{_last(owner)}.{rel_name} row", call)
-    return None
+    if not _related_root_ok(owner, model_vars, relations, rel_name):
+        return None
+    if method == "bulk_create" and _upsert_kwargs(call):
+        return None
+    return Create(rel_name, f"{_last(owner)}.{rel_name} row", call)
 
 
 # ----------------------------------------------------------------------------------
@@ -352,7 +372,7 @@ _LOOKUP_TERMINALS = {
 }
 
 
-def lookup_model(ctx, expr: cst.BaseExpression) -> Optional[Tuple[str, str]]:
+def lookup_model(ctx, expr: cst.BaseExpression, model_vars=None) -> Optional[Tuple[str, str]]:
     """(model, shape) for an ORM lookup: ``Order.objects.filter(...).exists()`` ->
     ("Order", "bool"); ``session.query(Order).filter_by(...).first()`` -> ("Order",
     "instance"); ``session.scalar(select(Order)...)``; ``Order.query.filter_by().first()``;
@@ -390,10 +410,13 @@ def lookup_model(ctx, expr: cst.BaseExpression) -> Optional[Tuple[str, str]]:
                 owner = dotted_name(recv.value) or ""
                 if _last(owner)[:1].isupper():
                     return (_last(owner), shape)  # Order.query.filter_by(...)
-            if isinstance(recv, cst.Attribute) and attr in ("filter", "exists", "first", "get", "count", "exclude", "all", "last"):
+            if isinstance(recv, cst.Attribute) and attr in ("filter", "exists", "first", "get", "count", "exclude", "all", "last", "select_for_update"):
                 owner = dotted_name(recv.value) or ""
-                if owner.startswith(_REQUEST_ROOTS) and recv.attr.value.islower():
-                    return (recv.attr.value, shape)  # request.user.orders.filter(...)
+                rel_name = recv.attr.value
+                if owner and rel_name.islower() and rel_name not in _NOT_RELATIONS and (
+                    owner.startswith(_REQUEST_ROOTS) or (model_vars and owner.split(".", 1)[0] in model_vars)
+                ):
+                    return (rel_name, shape)  # request.user.orders.filter(...), order.payments.get(...)
             node = recv
             continue
         if isinstance(node, cst.Attribute):
@@ -648,3 +671,111 @@ def guard_named(text: str, extra: Tuple[str, ...] = ()) -> bool:
         return True
     last = _last(text)
     return any(name == text or name == last or _last(name) == last for name in extra)
+
+
+# ----------------------------------------------------------------------------------
+# rows whose duplication does not matter, tasks that are idempotent by name
+# ----------------------------------------------------------------------------------
+
+_LOG_MODEL_SUFFIXES = ("Log", "Logs", "LogEntry", "LogEntries", "History", "HistoryEntry", "AuditEntry", "AuditEvent")
+
+
+def is_log_model(name: str) -> bool:
+    """Audit/log rows (``LogEntry``, ``ActionLog``, ``OrderHistory``): a duplicate is harmless."""
+    return name.endswith(_LOG_MODEL_SUFFIXES)
+
+
+_IDEMPOTENT_TASK_VERBS = frozenset(
+    {
+        "invalidate", "refresh", "recalc", "recalculate", "recompute", "rebuild", "reindex",
+        "clear", "purge", "cleanup", "clean", "expire", "warm", "sync", "synchronize", "resync",
+        "update", "index", "reload", "prune", "evict", "flush",
+    }
+)
+_TASK_PREFIXES = ("task", "tasks", "do", "run", "async", "celery", "job", "bg", "background")
+
+
+def is_idempotent_task_name(label: str) -> bool:
+    """A task whose name starts with a recompute/invalidate verb (``invalidate_cache.delay``,
+    ``update_search_index.apply_async``): running it twice gives the same result."""
+    parts = label.split(".")
+    name = parts[-2] if len(parts) >= 2 else label
+    words = [w for w in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if w]
+    words = [w.lower() for w in words]
+    while words and words[0] in _TASK_PREFIXES:
+        words = words[1:]
+    return bool(words) and words[0] in _IDEMPOTENT_TASK_VERBS
+
+
+# ----------------------------------------------------------------------------------
+# project fact: idempotency middleware
+# ----------------------------------------------------------------------------------
+
+MIDDLEWARE_FACT = "idempotency_middleware"
+
+
+@register
+class IdempotencyMiddleware(FactCollector):
+    """Middleware that makes every request of the project idempotent.
+
+    Django ``MIDDLEWARE = [..., "x.IdempotencyMiddleware"]`` (also ``+=`` and
+    ``MIDDLEWARE_CLASSES``), Starlette/FastAPI ``app.add_middleware(IdempotencyMiddleware)``,
+    Flask ``app.wsgi_app = IdempotencyMiddleware(app.wsgi_app)``, ``@app.middleware("http")``
+    functions. Part: the names found; merged: a sorted list of them.
+    """
+
+    kind = MIDDLEWARE_FACT
+    requires = ("idempot", "Idempot", "IDEMPOT")
+    version = 1
+
+    def collect(self, tree, relpath, module_name, source):
+        import ast
+
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id if isinstance(t, ast.Name) else getattr(t, "attr", "") for t in targets]
+                value = node.value
+                if value is None:
+                    continue
+                if any(n in ("MIDDLEWARE", "MIDDLEWARE_CLASSES") for n in names):
+                    for sub in ast.walk(value):
+                        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and "idempot" in sub.value.lower():
+                            found.add(sub.value)
+                if any(n == "wsgi_app" for n in names) and isinstance(value, ast.Call):
+                    callee = _ast_name(value.func)
+                    if "idempot" in callee.lower():
+                        found.add(callee)
+            elif isinstance(node, ast.Call):
+                callee = _ast_name(node.func)
+                if callee.endswith(("add_middleware", "Middleware")) or callee.endswith("insert") or callee.endswith("append"):
+                    for arg in node.args:
+                        name = _ast_name(arg) or (arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "")
+                        if name and "idempot" in name.lower() and (callee.endswith("add_middleware") or "MIDDLEWARE" in _ast_name(getattr(node.func, "value", node.func))):
+                            found.add(name)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "idempot" in node.name.lower():
+                for dec in node.decorator_list:
+                    target = dec.func if isinstance(dec, ast.Call) else dec
+                    if _ast_name(target).endswith(".middleware"):
+                        found.add(node.name)
+        return sorted(found) or None
+
+    def merge(self, parts):
+        out = set()
+        for part in parts.values():
+            out.update(part or ())
+        return sorted(out)
+
+
+def _ast_name(node) -> str:
+    import ast
+
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
@@ -10,7 +11,7 @@ import libcst as cst
 from backendlint.engine.imports import dotted_name
 from backendlint.engine.rule import Option, Rule
 from backendlint.engine.traversal import walk
-from backendlint.knowledge import creates, handlers, side_effects
+from backendlint.knowledge import creates, handlers, orm, side_effects
 from backendlint.knowledge.side_effects import Bindings, SideEffect
 
 GUARD_HINT = "(Idempotency-Key header, get_or_create, or upsert)"
@@ -62,7 +63,10 @@ class Analysis:
     lookups: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # var -> (model, shape)
     created_flags: Set[str] = field(default_factory=set)
     model_vars: Set[str] = field(default_factory=set)
+    loaded_vars: Set[str] = field(default_factory=set)  # model instances read from the database
     saved: Set[str] = field(default_factory=set)
+    scope: object = None  # orm.OrmScope of the handler
+    pending_adds: List[Finding] = field(default_factory=list)  # session.add before commit
 
 
 class NonIdempotentPost(Rule):
@@ -73,6 +77,7 @@ class NonIdempotentPost(Rule):
         "post", "POST", "create", "action", "Resource", "save", "add", "insert", "INSERT",
         "delay", "apply_async", "send", "stripe",
     )
+    facts = orm.FACTS + (creates.MIDDLEWARE_FACT,)
     options = (
         Option(
             "guards",
@@ -90,15 +95,31 @@ class NonIdempotentPost(Rule):
 
     # ------------------------------------------------------------------------------
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        found = self.analyse(node)
+        if found is None or found[1] is None:
+            return
+        unguarded = []
+        for event in found[1].events:
+            if not event.guarded and event.label not in unguarded:
+                unguarded.append(event.label)
+        if not unguarded:
+            return
+        what = _join(unguarded)
+        self.report(node.name, f"POST handler {what} without an idempotency guard {GUARD_HINT}")
+
+    def analyse(self, node: cst.FunctionDef) -> Optional[Tuple[str, Optional[Analysis]]]:
+        """(handler kind, analysis) for a POST handler (analysis None when a handler-wide
+        guard applies), None for any other function."""
         ctx = self.ctx
         classes = handlers.enclosing_classes(ctx.stack)
         kind = handlers.post_handler_kind(ctx, node, classes)
         if kind is None:
-            return
-        if self._handler_guarded(node, classes):
-            return
+            return None
+        if self._middleware_guarded() or self._handler_guarded(node, classes):
+            return (kind, None)
         methods = handlers.handler_methods(ctx, node)
         analysis = Analysis(ctx, side_effects.local_bindings(node), set(methods) if methods else None)
+        analysis.scope = orm.OrmScope(ctx, node)
         self._prepare(analysis, node)
         if kind == handlers.POST_ONLY:
             start = True
@@ -106,15 +127,22 @@ class NonIdempotentPost(Rule):
             start = not self._has_method_branches(node, analysis)
         else:
             start = False
-        self._block(analysis, node.body.body if isinstance(node.body, cst.IndentedBlock) else [], State(post=start))
-        unguarded = []
-        for event in analysis.events:
-            if not event.guarded and event.label not in unguarded:
-                unguarded.append(event.label)
-        if not unguarded:
-            return
-        what = _join(unguarded)
-        self.report(node.name, f"POST handler {what} without an idempotency guard {GUARD_HINT}")
+        state = State(post=start)
+        if self._consumes_loaded_row(analysis, node):
+            # an invite/token loaded by the handler and deleted: a retry finds nothing
+            state = _guard(state, _ALL)
+        self._block(analysis, node.body.body if isinstance(node.body, cst.IndentedBlock) else [], state)
+        return (kind, analysis)
+
+    @staticmethod
+    def _consumes_loaded_row(analysis: Analysis, func: cst.FunctionDef) -> bool:
+        for sub in walk(func.body):
+            if isinstance(sub, cst.Call) and not sub.args and isinstance(sub.func, cst.Attribute):
+                if sub.func.attr.value in ("delete", "adelete"):
+                    recv = sub.func.value
+                    if isinstance(recv, cst.Name) and recv.value in analysis.loaded_vars:
+                        return True
+        return False
 
     # -- handler-wide guards ---------------------------------------------------------
     def _handler_guarded(self, func: cst.FunctionDef, classes: Sequence[cst.ClassDef]) -> bool:
@@ -148,6 +176,10 @@ class NonIdempotentPost(Rule):
             return True
         return False
 
+    def _middleware_guarded(self) -> bool:
+        names = self.ctx.facts.get(creates.MIDDLEWARE_FACT) if self.ctx.facts is not None else None
+        return bool(names)
+
     def _has_method_branches(self, func: cst.FunctionDef, analysis: Analysis) -> bool:
         for sub in walk(func.body):
             if isinstance(sub, cst.If) and self._post_test(sub.test, analysis) is not None:
@@ -157,21 +189,30 @@ class NonIdempotentPost(Rule):
     # -- pre-pass: what local names hold -----------------------------------------------
     def _prepare(self, analysis: Analysis, func: cst.FunctionDef) -> None:
         ctx = self.ctx
-        for name, values in analysis.bindings.values.items():
-            for value in values:
+        values = analysis.bindings.values
+        for name, vals in values.items():
+            for value in vals:
                 value = side_effects.unwrap(value)
-                if isinstance(value, cst.Call):
-                    if creates.manager_guarded_create(value):
+                if not isinstance(value, cst.Call):
+                    continue
+                if creates.manager_guarded_create(value):
+                    analysis.model_vars.add(name)
+                    analysis.loaded_vars.add(name)
+                elif creates.manager_create(ctx, value):
+                    analysis.model_vars.add(name)
+                elif _is_loader(value):
+                    analysis.model_vars.add(name)
+                    analysis.loaded_vars.add(name)
+                elif creates.model_construction(ctx, value):
+                    analysis.model_vars.add(name)
+        for name, vals in values.items():
+            for value in vals:
+                found = creates.lookup_model(ctx, value, analysis.model_vars)
+                if found:
+                    analysis.lookups[name] = found
+                    if found[1] == "instance":
                         analysis.model_vars.add(name)
-                    if creates.manager_create(ctx, value) or _is_loader(value):
-                        analysis.model_vars.add(name)
-                    found = creates.lookup_model(ctx, value)
-                    if found and found[1] in ("instance", "bool", "count", "queryset"):
-                        analysis.lookups[name] = found
-                        if found[1] == "instance":
-                            analysis.model_vars.add(name)
-                    if creates.model_construction(ctx, value):
-                        analysis.model_vars.add(name)
+                        analysis.loaded_vars.add(name)
         # created flags of get_or_create: ``obj, created = M.objects.get_or_create(...)``
         for sub in walk(func.body):
             if isinstance(sub, cst.Assign) and isinstance(side_effects.unwrap(sub.value), cst.Call):
@@ -211,14 +252,14 @@ class NonIdempotentPost(Rule):
             return self._block(a, body.body, state)
         if isinstance(body, cst.SimpleStatementSuite):
             for small in body.body:
-                self._expr_nodes(a, small, state)
+                state = self._small(a, small, state)
             return state
         return state
 
     def _statement(self, a: Analysis, stmt: cst.BaseStatement, state: State) -> State:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                self._small(a, small, state)
+                state = self._small(a, small, state)
             return state
         if isinstance(stmt, cst.If):
             return self._if(a, stmt, state)
@@ -265,6 +306,12 @@ class NonIdempotentPost(Rule):
                 else_state = _guard(else_state, model)
             else:  # true when no duplicate exists: the body is the "new" path
                 body_state = _guard(body_state, model)
+        state_check = post is None and dup is None and self._state_test(a, stmt.test)
+        if state_check:
+            # ``if order.status == PENDING: ...`` on a row loaded here: a retry finds the
+            # row in its new state, so both branches are guarded.
+            body_state = _guard(body_state, _ALL)
+            else_state = _guard(else_state, _ALL)
         self._body(a, stmt.body, body_state)
         body_exits = _exits(stmt.body)
         if stmt.orelse is not None:
@@ -280,22 +327,23 @@ class NonIdempotentPost(Rule):
                 after = after.with_(post=False)
             if dup is not None and dup[1]:
                 after = _guard(after, dup[0])
+            if state_check:
+                after = _guard(after, _ALL)
         return after
 
     def _try(self, a: Analysis, stmt, state: State) -> State:
         integrity = any(creates.catches_integrity_error(h) for h in stmt.handlers)
         body_state = state.with_(integrity=True) if integrity else state
         after_body = self._body(a, stmt.body, body_state).with_(integrity=state.integrity)
-        looked_up = _lookups_in(self.ctx, stmt.body)
-        after = state
+        looked_up = _lookups_in(self.ctx, stmt.body, a.model_vars)
+        after = state.with_(post=after_body.post)
         for handler in stmt.handlers:
             handler_state = state
             missing = creates.does_not_exist_models(handler)
             if missing is not None:
-                for model in missing:
-                    models = [model] if model else looked_up
-                    for m in models:
-                        handler_state = _guard(handler_state, m)
+                # try: obj = M.objects.get(...)  except M.DoesNotExist: M.objects.create(...)
+                for m in [m for m in missing if m] + looked_up:
+                    handler_state = _guard(handler_state, m)
             self._body(a, handler.body, handler_state)
             if missing is not None and _exits(stmt.body) and looked_up:
                 # try: M.objects.get(...); return ...  except M.DoesNotExist: pass
@@ -307,12 +355,10 @@ class NonIdempotentPost(Rule):
             self._body(a, stmt.finalbody.body, state)
         if not stmt.handlers:
             after = after_body
-        else:
-            after = after.with_(post=after_body.post) if after_body.post != after.post else after
         return after
 
     # -- expressions ---------------------------------------------------------------------
-    def _small(self, a: Analysis, small: cst.BaseSmallStatement, state: State) -> None:
+    def _small(self, a: Analysis, small: cst.BaseSmallStatement, state: State) -> State:
         # constructions: obj = Order(...), obj = lookup or Order(...)
         if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
             value = side_effects.unwrap(small.value)
@@ -321,43 +367,59 @@ class NonIdempotentPost(Rule):
             guarded = False
             if built is None and isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or):
                 right = creates.model_construction(self.ctx, value.right)
-                left = creates.lookup_model(self.ctx, value.left)
+                left = creates.lookup_model(self.ctx, value.left, a.model_vars)
                 if right and left:
                     built, guarded = right, True
             if built:
                 for target in targets:
                     if isinstance(target, cst.Name):
                         a.constructions.setdefault(target.value, []).append((built, guarded or state.covers(built)))
-        self._expr_nodes(a, small, state)
+        return self._expr_nodes(a, small, state)
 
-    def _expr_nodes(self, a: Analysis, node: cst.CSTNode, state: State) -> None:
+    def _expr_nodes(self, a: Analysis, node: cst.CSTNode, state: State) -> State:
         for sub in walk(node):
             if isinstance(sub, cst.Call):
-                self._call(a, sub, state)
+                state = self._call(a, sub, state)
+        return state
 
-    def _call(self, a: Analysis, call: cst.Call, state: State) -> None:
+    def _call(self, a: Analysis, call: cst.Call, state: State) -> State:
+        """Record what the call creates; return the guard state after it."""
         ctx = self.ctx
-        if not state.post:
-            return
-        made = creates.manager_create(ctx, call) or creates.related_create(call, a.model_vars)
-        if made is not None:
-            a.events.append(Finding(f"creates {made.label}", state.covers(made.model)))
-            return
         func = call.func
+        method = func.attr.value if isinstance(func, cst.Attribute) else ""
+        # Deletes that make a retry harmless (they apply outside POST branches too).
+        if method in ("delete", "adelete") and not call.args:
+            recv = func.value
+            found = creates.lookup_model(ctx, recv, a.model_vars)
+            if found:
+                # delete-then-create: the handler replaces the rows, it does not add
+                return _guard(state, found[0])
+            return state
+        if not state.post:
+            return state
+        made = creates.manager_create(ctx, call) or creates.related_create(
+            call, a.model_vars, getattr(a.scope, "flavour", None) and a.scope.flavour.relations
+        )
+        if made is not None:
+            owner = _related_owner(call)
+            if owner is not None and owner in a.model_vars and owner not in a.loaded_vars:
+                return state  # a child row of an object this handler creates
+            if not creates.is_log_model(made.model):
+                a.events.append(Finding(f"creates {made.label}", state.covers(made.model)))
+            return state
         if isinstance(func, cst.Attribute):
-            method = func.attr.value
             # obj.save() of an instance constructed in the handler; Order(...).save()
             if method in ("save", "asave") and not any(arg.keyword is None for arg in call.args):
                 recv = func.value
                 built = creates.model_construction(ctx, recv)
                 if built:
-                    a.events.append(Finding(f"creates {built}", state.covers(built)))
-                    return
+                    self._event(a, built, state.covers(built))
+                    return state
                 if isinstance(recv, cst.Name) and recv.value in a.constructions and recv.value not in a.saved:
                     self._constructed(a, recv.value, state)
-                    return
+                    return state
             # session.add(obj) / session.add(Order(...)) / session.add_all([...])
-            if method in ("add", "add_all", "bulk_save_objects") and call.args and creates.is_session(ctx, func.value, a.bindings):
+            if method in ("add", "add_all", "bulk_save_objects") and call.args and self._is_session(a, func.value):
                 arg = call.args[0].value
                 items = [arg]
                 if method != "add" and isinstance(arg, (cst.List, cst.Tuple)):
@@ -365,47 +427,80 @@ class NonIdempotentPost(Rule):
                 for item in items:
                     built = creates.model_construction(ctx, item)
                     if built:
-                        a.events.append(Finding(f"creates {built}", state.covers(built)))
+                        self._event(a, built, state.covers(built), pending=True)
                     elif isinstance(item, cst.Name) and item.value in a.constructions and item.value not in a.saved:
-                        self._constructed(a, item.value, state)
+                        self._constructed(a, item.value, state, pending=True)
                     elif method != "add" and isinstance(item, (cst.ListComp, cst.GeneratorExp)):
                         built = creates.model_construction(ctx, item.elt)
                         if built:
-                            a.events.append(Finding(f"creates {built}", state.covers(built)))
-                return
-            if method == "bulk_insert_mappings" and call.args and creates.is_session(ctx, func.value, a.bindings):
-                model = dotted_name(call.args[0].value) or "rows"
-                a.events.append(Finding(f"creates {model.rsplit('.', 1)[-1]}", state.covers(model.rsplit('.', 1)[-1])))
-                return
+                            self._event(a, built, state.covers(built), pending=True)
+                return state
+            if method in ("commit", "flush") and not call.args and state.integrity and self._is_session(a, func.value):
+                # try: session.commit() except IntegrityError: the INSERTs of the pending
+                # adds happen here, so the handler deals with the duplicate
+                for event in a.pending_adds:
+                    event.guarded = True
+                a.pending_adds.clear()
+                return state
+            if method in ("commit",) and self._is_session(a, func.value):
+                a.pending_adds.clear()
+                return state
+            if method == "bulk_insert_mappings" and call.args and self._is_session(a, func.value):
+                model = (dotted_name(call.args[0].value) or "rows").rsplit(".", 1)[-1]
+                self._event(a, model, state.covers(model))
+                return state
             inserted = creates.executed_insert(ctx, call, a.bindings)
             if inserted is not None:
                 table, upsert, _ = inserted
                 if not upsert:
-                    a.events.append(Finding(f"creates {table}", state.covers(table)))
-                return
+                    self._event(a, table, state.covers(table))
+                return state
         effect = side_effects.classify_call(ctx, call, a.bindings)
-        if effect is not None and self._counts(effect):
+        if effect is not None and self._counts(effect, call):
             guarded = effect.idempotent or state.covers_effects()
             a.events.append(Finding(f"{_EFFECT_VERB[effect.kind]} ({effect.label})", guarded))
+        return state
 
-    def _constructed(self, a: Analysis, var: str, state: State) -> None:
+    def _is_session(self, a: Analysis, expr: cst.BaseExpression) -> bool:
+        scope = a.scope
+        if scope is not None:
+            kind = scope.kind(expr)
+            if kind in (orm.K_SESSION, orm.K_AUTOCOMMIT):
+                return True
+            if kind is not None:
+                return False
+        return creates.is_session(self.ctx, expr, a.bindings)
+
+    def _event(self, a: Analysis, model: str, guarded: bool, pending: bool = False) -> None:
+        if creates.is_log_model(model):
+            return
+        event = Finding(f"creates {model}", guarded)
+        a.events.append(event)
+        if pending and not guarded:
+            a.pending_adds.append(event)
+
+    def _constructed(self, a: Analysis, var: str, state: State, pending: bool = False) -> None:
         a.saved.add(var)
-        entries = a.constructions[var]
-        for model, guarded in entries:
-            a.events.append(Finding(f"creates {model}", guarded or state.covers(model)))
+        if var in a.loaded_vars:
+            return  # obj = lookup(); if obj is None: obj = Model(...) -- handled by the guards
+        for model, guarded in a.constructions[var]:
+            self._event(a, model, guarded or state.covers(model), pending=pending)
 
     @staticmethod
-    def _counts(effect: SideEffect) -> bool:
+    def _counts(effect: SideEffect, call: cst.Call) -> bool:
         if effect.kind not in _EFFECT_KINDS:
             return False
         if effect.kind == side_effects.HTTP:
-            return effect.method == "POST"
+            return effect.method == "POST" and not _idempotent_url(call)
+        if effect.kind == side_effects.TASK:
+            return not creates.is_idempotent_task_name(effect.label)
         return True
 
     # -- duplicate checks ------------------------------------------------------------------
     def _dup_test(self, a: Analysis, test: cst.BaseExpression) -> Optional[Tuple[str, bool]]:
         """(model, exists?) when the test checks for an existing row: exists? is True when
-        the test is true for a duplicate. Model "*" is a get_or_create ``created`` flag."""
+        the test is true for a duplicate. Model "*" is a get_or_create ``created`` flag or
+        a duplicate check delegated to a predicate (``user.has_active_session()``)."""
         if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
             inner = self._dup_test(a, test.expression)
             return (inner[0], not inner[1]) if inner else None
@@ -424,9 +519,12 @@ class NonIdempotentPost(Rule):
                 return (a.lookups[base.value][0], True)
             return None
         if isinstance(test, (cst.Call, cst.Await)):
-            found = creates.lookup_model(self.ctx, test)
+            found = creates.lookup_model(self.ctx, test, a.model_vars)
             if found:
                 return (found[0], True)
+            call = side_effects.unwrap(test)
+            if isinstance(call, cst.Call) and _is_duplicate_predicate(call):
+                return (_ALL, True)
             return None
         if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
             comp = test.comparisons[0]
@@ -452,6 +550,19 @@ class NonIdempotentPost(Rule):
             return None
         return None
 
+    def _state_test(self, a: Analysis, test: cst.BaseExpression) -> bool:
+        """The test reads a state field of a row loaded in the handler (``order.status``,
+        ``invoice.transmission_status``, ``self.object.paid_at``)."""
+        for sub in walk(test):
+            if isinstance(sub, cst.Attribute) and _STATE_ATTR.search(sub.attr.value):
+                owner = sub.value
+                if isinstance(owner, cst.Name) and owner.value in a.loaded_vars:
+                    return True
+                text = dotted_name(owner) or ""
+                if text.startswith("self.") and text.count(".") == 1 and text != "self.request":
+                    return True  # self.order.status: the view's object
+        return False
+
 
 # ----------------------------------------------------------------------------------------
 def _guard(state: State, model: str) -> State:
@@ -472,11 +583,11 @@ def _exits(body) -> bool:
     return False
 
 
-def _lookups_in(ctx, body) -> List[str]:
+def _lookups_in(ctx, body, model_vars) -> List[str]:
     out = []
     for sub in walk(body):
         if isinstance(sub, cst.Call):
-            found = creates.lookup_model(ctx, sub)
+            found = creates.lookup_model(ctx, sub, model_vars)
             if found and found[1] == "instance" and found[0] not in out:
                 out.append(found[0])
     return out
@@ -498,3 +609,57 @@ def _join(items: List[str]) -> str:
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+_STATE_ATTR = re.compile(
+    r"(status|state|paid|confirmed|completed|processed|approved|cancell?ed|done|finished|submitted|"
+    r"published|sent|used|redeemed|locked|closed|_at$)",
+    re.IGNORECASE,
+)
+_PREDICATE = re.compile(r"^(has_|already_|is_duplicate|exists|.*_exists$)")
+
+
+def _is_duplicate_predicate(call: cst.Call) -> bool:
+    """``user.has_active_staff_session(...)``, ``already_registered(...)``: a duplicate
+    check done by a project predicate."""
+    name = (dotted_name(call.func) or "").rsplit(".", 1)[-1]
+    return bool(name) and bool(_PREDICATE.match(name)) and name not in ("has_perm", "has_perms", "has_permission", "has_changed", "has_key", "has_header")
+
+
+def _related_owner(call: cst.Call) -> Optional[str]:
+    """``order`` for ``order.items.create(...)``."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute):
+        owner = func.value.value
+        if isinstance(owner, cst.Name):
+            return owner.value
+    return None
+
+
+_IDEMPOTENT_URL = re.compile(
+    r"token|oauth|login|logout|auth|search|query|update|refresh|unload|delete|remove|verify|validate|"
+    r"check|status|health|ping|preview|render|embed|complet|chat|generat|predict|infer|transcri|"
+    r"translat|models|graphql|lookup|introspect",
+    re.IGNORECASE,
+)
+
+
+def _idempotent_url(call: cst.Call) -> bool:
+    """An outbound POST to an endpoint whose URL says it reads or is idempotent
+    (OAuth token exchange, search, completions, ``/update``)."""
+    url = None
+    for arg in call.args:
+        if arg.keyword is None or arg.keyword.value == "url":
+            url = arg.value
+            break
+    if url is None:
+        return False
+    texts = []
+    for sub in walk(url):
+        if isinstance(sub, cst.SimpleString):
+            texts.append(sub.value)
+        elif isinstance(sub, cst.FormattedStringText):
+            texts.append(sub.value)
+        elif isinstance(sub, cst.Name):
+            texts.append(sub.value)
+    return bool(_IDEMPOTENT_URL.search(" ".join(texts)))
