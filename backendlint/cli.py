@@ -30,9 +30,28 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def main() -> None:
+    """Entry point: an unexpected exception is exit code 2 with a message, never exit 1
+    (which means "findings") and never a bare traceback."""
+    try:
+        cli()
+    except Exception as exc:  # noqa: BLE001
+        import traceback
+
+        detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        if os.environ.get("BACKENDLINT_DEBUG"):
+            click.echo(detail, err=True)
+        click.echo(
+            f"backendlint: internal error: {type(exc).__name__}: {exc}\n"
+            "(set BACKENDLINT_DEBUG=1 for the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(2)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="backendlint", message="%(prog)s %(version)s")
-def main() -> None:
+def cli() -> None:
     """backendlint: find the bugs web backends only show in production.
 
     Unbounded retries, non-idempotent POST handlers, writes outside transactions,
@@ -40,7 +59,7 @@ def main() -> None:
     """
 
 
-@main.command()
+@cli.command()
 @click.argument("paths", nargs=-1, type=str)
 @click.option("--select", multiple=True, help="Rules to enable: codes, prefixes (BL4), names (n-plus-one) or ALL. Comma-separated.")
 @click.option("--ignore", multiple=True, help="Rules to disable (same forms as --select).")
@@ -153,7 +172,7 @@ def check(
     sys.exit(0)
 
 
-@main.command("rule")
+@cli.command("rule")
 @click.argument("key")
 def rule_cmd(key: str) -> None:
     """Print the page of rule KEY (a code such as BL101 or a name such as unbounded-retry)."""
@@ -172,7 +191,7 @@ def rule_cmd(key: str) -> None:
     click.echo(page if page else f"# {rule.code} {rule.name}\n\n{rule.summary}\n", nl=not page.endswith("\n") if page else False)
 
 
-@main.command("rules")
+@cli.command("rules")
 def rules_cmd() -> None:
     """List every rule: code, name and summary."""
     from backendlint.engine import registry
