@@ -19,6 +19,7 @@ import libcst as cst
 from libcst._nodes.internal import CodegenState
 
 from backendlint.engine.rule import Option, Rule
+from backendlint.engine.traversal import walk
 from backendlint.knowledge import orm, settings, transactions
 from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
 
@@ -28,8 +29,10 @@ except ImportError:  # pragma: no cover - the module ships with the package
     is_view = None  # type: ignore[assignment]
     is_django_view_class = None  # type: ignore[assignment]
 
-# Path = tuple of entries; entry = (op index, transaction block id or None, repeated?)
-Entry = Tuple[int, Optional[int], bool]
+# Path = tuple of entries; entry = (op index, transaction block id or None, repeated?,
+# isolated?) where isolated means "inside a try whose handler swallows the error": a loop
+# around it is written to make per-item progress, so the loop does not multiply it.
+Entry = Tuple[int, Optional[int], bool, bool]
 Path = Tuple[Entry, ...]
 MAX_PATHS = 24
 MAX_DEPTH = 120
@@ -62,7 +65,16 @@ class _Res:
 EMPTY: Path = ()
 
 
+def _effective(path: Path) -> Path:
+    """The path without the writes that a later "nothing was written" branch cancels."""
+    if not any(e[0] < 0 for e in path):
+        return path
+    cancelled = {-e[0] - 1 for e in path if e[0] < 0}
+    return tuple(e for e in path if e[0] >= 0 and e[0] not in cancelled)
+
+
 def _score(path: Path) -> Tuple[int, int]:
+    path = _effective(path)
     weight = sum(2 if e[2] else 1 for e in path)
     uncovered = sum(1 for e in path if e[1] is None)
     return (min(uncovered, 2) and weight, uncovered)
@@ -107,7 +119,31 @@ def _union(results: Sequence[_Res]) -> _Res:
 
 
 def _looped(path: Path) -> Path:
-    return tuple((i, cover, True) for i, cover, _ in path)
+    return tuple((i, cover, rep or not iso, iso) for i, cover, rep, iso in path)
+
+
+def _isolated(path: Path) -> Path:
+    return tuple((i, cover, rep, True) for i, cover, rep, _ in path)
+
+
+_BATCH_WORDS = ("batch", "chunk")
+
+
+def _is_batching_loop(stmt: cst.CSTNode) -> bool:
+    """A loop that writes in batches on purpose (``for chunk in chunks(ids, 1000)``,
+    ``batch_size``, a ``sleep`` between rounds): making it one transaction would defeat it."""
+    for node in walk(stmt):
+        if isinstance(node, cst.Name):
+            lower = node.value.lower()
+            if any(w in lower for w in _BATCH_WORDS):
+                return True
+        elif isinstance(node, cst.Attribute):
+            lower = node.attr.value.lower()
+            if any(w in lower for w in _BATCH_WORDS) or lower == "sleep":
+                return True
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "sleep":
+            return True
+    return False
 
 
 def _is_true(expr: cst.BaseExpression) -> bool:
@@ -123,6 +159,7 @@ class _FunctionAnalysis:
         self.scope = scope
         self.tx = tx
         self.ops: List[DbOp] = []
+        self.index_by_node: Dict[int, int] = {}
         self.depth = 0
 
     def entries(self, node: Optional[cst.CSTNode], cover: Optional[int]) -> Path:
@@ -130,9 +167,41 @@ class _FunctionAnalysis:
             return EMPTY
         out = []
         for op, repeated in self.scope.ops_in(node):
-            out.append((len(self.ops), cover, repeated))
+            self.index_by_node[id(op.node)] = len(self.ops)
+            out.append((len(self.ops), cover, repeated, False))
             self.ops.append(op)
         return tuple(out)
+
+    def noop_branch(self, test: cst.BaseExpression) -> Optional[int]:
+        """The write whose "no row matched" result makes ``test`` true: in
+        ``n = qs.update(...); if not n: Model.objects.create(...)`` the create runs only
+        when the update wrote nothing, so the two never both write."""
+        inner: Optional[cst.BaseExpression] = None
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            inner = test.expression
+        elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            target = test.comparisons[0]
+            right = target.comparator
+            if isinstance(target.operator, (cst.Equal, cst.Is)) and (
+                (isinstance(right, cst.Integer) and right.value == "0")
+                or (isinstance(right, cst.Name) and right.value in ("None", "False"))
+            ):
+                inner = test.left
+            elif isinstance(target.operator, cst.LessThan) and isinstance(right, cst.Integer) and right.value == "1":
+                inner = test.left
+        while isinstance(inner, cst.Await):
+            inner = inner.expression
+        if isinstance(inner, cst.Call):
+            return self.index_by_node.get(id(inner))
+        if isinstance(inner, cst.Name):
+            for value in reversed(self.scope.bindings.get(inner.value, ())):
+                while isinstance(value, cst.Await):
+                    value = value.expression
+                found = self.index_by_node.get(id(value))
+                if found is not None and self.ops[found].kind in ("update", "delete", "query_update",
+                                                                   "query_delete", "execute", "raw_sql"):
+                    return found
+        return None
 
     def block(self, stmts: Sequence[cst.BaseStatement], cover: Optional[int]) -> _Res:
         res = _Res([EMPTY])
@@ -183,6 +252,9 @@ class _FunctionAnalysis:
         if isinstance(stmt, cst.If):
             head = _Res([self.entries(stmt.test, cover)])
             body = self.suite(stmt.body, cover)
+            cancelled = self.noop_branch(stmt.test)
+            if cancelled is not None:
+                body = _seq(_Res([((-cancelled - 1, None, False, False),)]), body)
             orelse = stmt.orelse
             if isinstance(orelse, cst.If):
                 other = self.stmt(orelse, cover)
@@ -212,7 +284,10 @@ class _FunctionAnalysis:
             infinite = _is_true(stmt.test)
         body = self.suite(stmt.body, cover)
         again = body.fall + body.exits.get("continue", [])
-        prefixes = _prune([EMPTY] + [_looped(p) for p in again if p])
+        if any(again) and _is_batching_loop(stmt):
+            prefixes = [EMPTY]
+        else:
+            prefixes = _prune([EMPTY] + [_looped(p) for p in again if p])
         fall: List[Path] = []
         if not infinite:
             if stmt.orelse is not None:
@@ -240,6 +315,13 @@ class _FunctionAnalysis:
         if stmt.orelse is not None:
             body = _seq(body, self.suite(stmt.orelse.body, cover))
         handlers = [self.suite(h.body, cover) for h in stmt.handlers]
+        if any(h.fall or h.exits.get("continue") for h in handlers):
+            # Some error is swallowed: per-item progress inside a loop is intended.
+            body = _Res([_isolated(p) for p in body.fall], {k: [_isolated(p) for p in v] for k, v in body.exits.items()})
+            handlers = [
+                _Res([_isolated(p) for p in h.fall], {k: [_isolated(p) for p in v] for k, v in h.exits.items()})
+                for h in handlers
+            ]
         res = _union([body] + handlers)
         if stmt.finalbody is not None:
             final = self.suite(stmt.finalbody.body, cover)
@@ -317,6 +399,21 @@ def _is_migration(relpath: str, source: str) -> bool:
     if "migrations" in parts:
         return True
     return "versions" in parts and ("revision" in source or "alembic" in source)
+
+
+def _dedupe(listed):
+    """One item per operation (a loop's first and later rounds are the same call)."""
+    out = []
+    index = {}
+    for op, cover, rep in listed:
+        key = id(op.node)
+        if key in index:
+            old = out[index[key]]
+            out[index[key]] = (old[0], old[1], True)
+            continue
+        index[key] = len(out)
+        out.append((op, cover, rep))
+    return out
 
 
 class WriteOutsideTransaction(Rule):
@@ -414,6 +511,7 @@ class WriteOutsideTransaction(Rule):
         best = None
         best_key = None
         for path in paths:
+            path = _effective(path)
             writes = [e for e in path if ops[e[0]].framework in (DJANGO, AUTOCOMMIT)]
             uncovered = [e for e in writes if e[1] is None]
             if not uncovered:
@@ -427,7 +525,7 @@ class WriteOutsideTransaction(Rule):
         if best is None:
             return None
         writes, first = best
-        listed = [(ops[i], cover, rep) for i, cover, rep in writes]
+        listed = _dedupe([(ops[e[0]], e[1], e[2]) for e in writes])
         framework = ops[first[0]].framework
         return (ops[first[0]].node, framework, listed)
 
@@ -435,6 +533,7 @@ class WriteOutsideTransaction(Rule):
         best = None
         best_key = None
         for path in paths:
+            path = _effective(path)
             pending: List[Entry] = []
             segments: List[Tuple[List[Entry], Entry]] = []
             count = 0
@@ -458,8 +557,9 @@ class WriteOutsideTransaction(Rule):
             return None
         listed = []
         for writes, commit in best:
-            listed.extend((ops[i], cover, rep) for i, cover, rep in writes)
+            listed.extend((ops[e[0]], e[1], e[2]) for e in writes)
             listed.append((ops[commit[0]], commit[1], commit[2]))
+        listed = _dedupe(listed)
         first = best[0][0][0]
         return (ops[first[0]].node, SQLALCHEMY, listed)
 
