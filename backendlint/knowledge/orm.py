@@ -275,7 +275,9 @@ def file_flavour(ctx) -> FileFlavour:
     imports_sa = bool(_IMPORTS_SA.search(source)) or "db.session" in source
     project = ctx.facts.get(FACT_KIND) if ctx.facts is not None else None
     project = project or {}
-    django = imports_django or (bool(project.get("django")) and not imports_sa)
+    known = bool(project.get("django")) or bool(project.get("sqlalchemy"))
+    # A project that shows neither ORM (a lone file, stdin) is read as Django.
+    django = imports_django or (bool(project.get("django")) and not imports_sa) or (not known and not imports_sa)
     sqlalchemy = imports_sa or (bool(project.get("sqlalchemy")) and not imports_django)
     flavour = FileFlavour(django, sqlalchemy, frozenset(project.get("relations") or ()))
     if len(_FLAVOURS) > 64:

@@ -65,8 +65,23 @@ class Transactions:
             qualified = None
         return qualified, dotted_name(expr) or ""
 
+    @staticmethod
+    def _same_module_path(a: str, b: str) -> bool:
+        """``shop.db.f`` and ``db.f`` name the same thing when the module names of the
+        project are rooted differently (a directory without ``__init__.py``)."""
+        return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+    def _known(self, qualified: str, names: Set[str]) -> bool:
+        if qualified in names:
+            return True
+        last = qualified.rsplit(".", 1)[-1]
+        return any(
+            name.rsplit(".", 1)[-1] == last and "." in name and self._same_module_path(qualified, name)
+            for name in names
+        )
+
     def _is_wrapper_name(self, qualified: Optional[str], text: str) -> bool:
-        if qualified and qualified in self.wrappers:
+        if qualified and self._known(qualified, self.wrappers):
             return True
         if not qualified and text and "." not in text:
             # A function of this module defined below its use (not yet in the import table).
@@ -188,7 +203,7 @@ class Transactions:
             base = arg.value
             if isinstance(base, (cst.Name, cst.Attribute)):
                 qualified, text = self._names(base)
-                if qualified and qualified in self.atomic_classes:
+                if qualified and self._known(qualified, self.atomic_classes):
                     return True
                 if not qualified and text and f"{self.ctx.module_name}.{text}" in self.atomic_classes:
                     return True

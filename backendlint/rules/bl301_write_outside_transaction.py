@@ -456,7 +456,7 @@ class WriteOutsideTransaction(Rule):
             ):
                 return True
             qualified = f"{self.ctx.module_name}.{direct_class.name.value}"
-            if len(classes) == 1 and qualified in self.tx.atomic_classes:
+            if len(classes) == 1 and self.tx._known(qualified, self.tx.atomic_classes):
                 return True
         if self.atomic_requests and not self.tx.is_non_atomic_requests(func, classes):
             if self._is_view_code(func, classes, direct_class):
