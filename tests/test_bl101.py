@@ -468,6 +468,7 @@ def test_celery_retry_kwargs(tmp_path):
 
 def test_celery_task_subclass(tmp_path):
     check(tmp_path, """
+        from typing import Any
         from celery import Task
         from proj.celery import app
 
@@ -477,6 +478,10 @@ def test_celery_task_subclass(tmp_path):
 
         class NoLimitBase(Task):
             max_retries = None
+
+        class Generic(Task[Any, Any]):
+            autoretry_for = (Exception,)
+            max_retries = None  # <-- BL101
 
         class Bounded(Task):
             autoretry_for = (ConnectionError,)
@@ -1063,6 +1068,12 @@ def test_recursion_on_other_arguments_is_not_a_retry(tmp_path):
             except OSError:
                 parent = path.parent
                 return find(parent)
+
+        def render(request, error=False):
+            try:
+                return template(request, error)
+            except LookupError:
+                return render(request, error=True)
 
         def not_in_handler(node):
             try:

@@ -815,7 +815,11 @@ class CeleryPolicies:
         )
 
     def for_class(self, node: cst.ClassDef, stack: Sequence[cst.CSTNode]) -> Optional[RetryPolicy]:
-        bases = [self.scopes.resolve(b.value, stack) or dotted_name(b.value) for b in node.bases if not b.keyword]
+        bases = []
+        for arg in node.bases:
+            base = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value  # Task[Any, Any]
+            if not arg.keyword:
+                bases.append(self.scopes.resolve(base, stack) or dotted_name(base))
         if not any(self.is_task_class(b) for b in bases):
             return None
         own = CeleryRetryConfig()
@@ -987,7 +991,8 @@ class CeleryTaskClasses(FactCollector):
         for node in tree.body:
             if not isinstance(node, ast.ClassDef):
                 continue
-            bases = [b for b in (_ast_resolve(base, bindings) or _ast_dotted(base) for base in node.bases) if b]
+            plain = [b.value if isinstance(b, ast.Subscript) else b for b in node.bases]
+            bases = [b for b in (_ast_resolve(base, bindings) or _ast_dotted(base) for base in plain) if b]
             config = _ast_class_config(node)
             if bases or config.to_json():
                 entry = {"bases": bases, "config": config.to_json()}
@@ -1446,6 +1451,8 @@ class LoopPolicies:
         for param, value in changed:
             if isinstance(value, cst.BinaryOperation) and param and param in names_in(value):
                 counter = param
+            elif is_constant(value):
+                return None  # a different mode of the call (``fallback=True``), not the same call
             elif isinstance(value, cst.Name) and value.value not in all_params:
                 # A fresh local (a refreshed token, a new connection) is still the same
                 # call; a local derived from the arguments (``parent = path.parent``) is not.
