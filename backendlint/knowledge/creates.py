@@ -154,6 +154,50 @@ def _upsert_kwargs(call: cst.Call) -> bool:
     return False
 
 
+_LIBRARY_HEADS = frozenset(
+    {"stripe", "braintree", "openai", "anthropic", "boto3", "botocore", "google", "azure", "redis",
+     "celery", "kombu", "requests", "httpx", "aiohttp", "jwt", "datetime", "uuid", "pydantic",
+     "marshmallow", "rest_framework", "django", "flask", "fastapi", "starlette", "sqlalchemy",
+     "paypalrestsdk", "razorpay", "twilio", "sendgrid", "slack_sdk", "github", "gitlab", "docker",
+     "kubernetes", "elasticsearch", "minio", "tempfile", "zipfile", "asyncio", "threading"}
+)
+_ACTIVE_RECORD_ORMS = re.compile(r"^[ \t]*(?:from|import)[ \t]+(?:tortoise|peewee|ormar|piccolo|pony|mongoengine|beanie|odmantic)\b", re.M)
+
+
+def model_classmethod_create(ctx, call: cst.Call, session_arg) -> Optional[Create]:
+    """``Order.create(db=db, data=...)`` (a project ORM base's classmethod) or the
+    active-record ``await Order.create(...)`` of Tortoise/Peewee/ormar.
+
+    ``session_arg(expr) -> bool`` tells whether an argument is a database session; the
+    call must pass one (``db=``/``session=`` or a session positional) unless the file
+    imports an active-record ORM.
+    """
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in ("create", "acreate", "create_one"):
+        return None
+    owner = func.value
+    if not isinstance(owner, cst.Name):
+        return None
+    model = is_model_name(ctx, owner)
+    if not model:
+        return None
+    qualified = ctx.qualified(owner) or ""
+    if qualified.split(".", 1)[0] in _LIBRARY_HEADS:
+        return None
+    evidence = bool(_ACTIVE_RECORD_ORMS.search(ctx.source))
+    if not evidence:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value in ("db", "session", "db_session", "dbsession"):
+                evidence = True
+                break
+            if arg.keyword is None and not arg.star and session_arg(arg.value):
+                evidence = True
+                break
+    if not evidence:
+        return None
+    return Create(model, model, call)
+
+
 def manager_guarded_create(call: cst.Call) -> Optional[str]:
     """The model of ``Order.objects.get_or_create(...)`` / ``update_or_create``."""
     func = call.func
@@ -677,34 +721,47 @@ def guard_named(text: str, extra: Tuple[str, ...] = ()) -> bool:
 # rows whose duplication does not matter, tasks that are idempotent by name
 # ----------------------------------------------------------------------------------
 
-_LOG_MODEL_SUFFIXES = ("Log", "Logs", "LogEntry", "LogEntries", "History", "HistoryEntry", "AuditEntry", "AuditEvent")
+_LOG_MODEL_SUFFIXES = ("log", "logs", "logentry", "logentries", "history", "historyentry", "auditentry",
+                       "auditevent", "change", "changes")
+_NOT_LOG_WORDS = ("catalog", "blog", "dialog", "backlog", "analog", "prolog", "epilog", "exchange", "interchange")
 
 
 def is_log_model(name: str) -> bool:
-    """Audit/log rows (``LogEntry``, ``ActionLog``, ``OrderHistory``): a duplicate is harmless."""
-    return name.endswith(_LOG_MODEL_SUFFIXES)
+    """Audit/log rows (``LogEntry``, ``ActionLog``, ``OrderHistory``, ``ObjectChange``, a
+    related ``change_set``): a duplicate is harmless."""
+    low = name.lower()
+    if low.endswith("_set"):
+        low = low[:-4]
+    low = low.replace("_", "")
+    return low.endswith(_LOG_MODEL_SUFFIXES) and not low.endswith(_NOT_LOG_WORDS)
 
 
 _IDEMPOTENT_TASK_VERBS = frozenset(
     {
         "invalidate", "refresh", "recalc", "recalculate", "recompute", "rebuild", "reindex",
         "clear", "purge", "cleanup", "clean", "expire", "warm", "sync", "synchronize", "resync",
-        "update", "index", "reload", "prune", "evict", "flush",
+        "update", "index", "reload", "prune", "evict", "flush", "revert", "delete", "remove",
     }
+)
+# the last word of a task name that says the same (``component_removal``, ``status_update``)
+_IDEMPOTENT_TASK_NOUNS = frozenset(
+    {"removal", "deletion", "delete", "cleanup", "update", "sync", "refresh", "invalidation", "reindex", "purge"}
 )
 _TASK_PREFIXES = ("task", "tasks", "do", "run", "async", "celery", "job", "bg", "background")
 
 
 def is_idempotent_task_name(label: str) -> bool:
-    """A task whose name starts with a recompute/invalidate verb (``invalidate_cache.delay``,
-    ``update_search_index.apply_async``): running it twice gives the same result."""
+    """A task whose name says it recomputes, invalidates or deletes
+    (``invalidate_cache.delay``, ``component_removal.delay``): running it twice gives the
+    same result."""
     parts = label.split(".")
     name = parts[-2] if len(parts) >= 2 else label
-    words = [w for w in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if w]
-    words = [w.lower() for w in words]
+    words = [w.lower() for w in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if w]
     while words and words[0] in _TASK_PREFIXES:
         words = words[1:]
-    return bool(words) and words[0] in _IDEMPOTENT_TASK_VERBS
+    while words and words[-1] in _TASK_PREFIXES:
+        words = words[:-1]
+    return bool(words) and (words[0] in _IDEMPOTENT_TASK_VERBS or words[-1] in _IDEMPOTENT_TASK_NOUNS)
 
 
 # ----------------------------------------------------------------------------------

@@ -132,8 +132,8 @@ def base_kind(ctx, base: cst.BaseExpression) -> Optional[str]:
         return DJANGO_VIEW
     if last == "MethodView":
         return FLASK_VIEW
-    if last in ("Resource",):
-        return RESOURCE
+    if last.endswith("Resource") and last != "ModelResource":
+        return RESOURCE  # flask-restful style project bases (AuthenticatedResource)
     return None
 
 
@@ -307,7 +307,7 @@ def methods_kind(methods: Optional[List[str]]) -> Optional[str]:
 
 
 _ROUTE_POST_DECORATORS = {"post"}
-_ROUTE_METHOD_DECORATORS = {"route", "api_route"}
+_ROUTE_METHOD_DECORATORS = {"route", "api_route", "expose"}
 
 
 def decorator_post_kind(ctx, dec: cst.Decorator) -> Optional[str]:
@@ -342,6 +342,8 @@ def decorator_post_kind(ctx, dec: cst.Decorator) -> Optional[str]:
             return None
     elif qualified and qualified.startswith(("litestar", "starlite")) and last == "post":
         return POST_ONLY
+    elif last == "expose" and call is not None and (qualified is None or qualified.startswith("flask_appbuilder")):
+        return methods_kind(_string_list(_kwarg(call, "methods")))
     return None
 
 
@@ -468,7 +470,7 @@ def handler_methods(ctx, func: cst.FunctionDef) -> Optional[List[str]]:
             found = _string_list(_positional(expr, 0) or _kwarg(expr, "request_method_list"))
         elif last == "api_view":
             found = _string_list(_positional(expr, 0) or _kwarg(expr, "http_method_names"))
-        elif last in ("action", "route", "api_route", "detail_route", "list_route"):
+        elif last in ("action", "route", "api_route", "detail_route", "list_route", "expose"):
             found = _string_list(_kwarg(expr, "methods"))
         else:
             continue

@@ -397,8 +397,10 @@ class NonIdempotentPost(Rule):
             return state
         if not state.post:
             return state
-        made = creates.manager_create(ctx, call) or creates.related_create(
-            call, a.model_vars, getattr(a.scope, "flavour", None) and a.scope.flavour.relations
+        made = (
+            creates.manager_create(ctx, call)
+            or creates.related_create(call, a.model_vars, getattr(a.scope, "flavour", None) and a.scope.flavour.relations)
+            or creates.model_classmethod_create(ctx, call, lambda expr: self._is_session(a, expr))
         )
         if made is not None:
             owner = _related_owner(call)
