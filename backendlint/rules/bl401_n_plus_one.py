@@ -1,0 +1,42 @@
+"""BL401 n-plus-one: a loop over ORM rows that reads a relation not loaded eagerly."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from backendlint.engine.rule import Rule
+from backendlint.knowledge.models import KIND
+from backendlint.knowledge.queries import LoopCollector, access_message, analysis, node_lines
+
+
+class NPlusOne(LoopCollector, Rule):
+    code = "BL401"
+    name = "n-plus-one"
+    summary = "Loop over ORM rows reads a relation that the query did not load eagerly"
+    # Any loop can iterate rows from a helper or another module: only "for" is certain.
+    requires = ("for",)
+    facts = (KIND,)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._note_loop()
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._note_loop()
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._note_loop()
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._note_loop()
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._note_loop()
+
+    def end_module(self) -> None:
+        fa = analysis(self.ctx)
+        if not fa.accesses:
+            return
+        found = [fa.accesses[key] for key in fa.access_order]
+        lines = node_lines(self.ctx.module, [getattr(a.root, "node", None) for a in found])
+        for a in found:
+            self.report(a.node, access_message(fa, a, lines))

@@ -1,0 +1,42 @@
+"""BL402 query-in-loop: a query started in a loop body that depends on the loop variable."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from backendlint.engine.rule import Rule
+from backendlint.knowledge.models import KIND
+from backendlint.knowledge.queries import LoopCollector, analysis, node_lines, query_message
+
+
+class QueryInLoop(LoopCollector, Rule):
+    code = "BL402"
+    name = "query-in-loop"
+    summary = "Database query inside a loop that depends on the loop variable (hand-written N+1)"
+    # A loop is needed, and queries can come from names defined in other modules.
+    requires = ("for",)
+    facts = (KIND,)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._note_loop()
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._note_loop()
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._note_loop()
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._note_loop()
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._note_loop()
+
+    def end_module(self) -> None:
+        fa = analysis(self.ctx)
+        if not fa.queries:
+            return
+        found = list(fa.queries.values())
+        lines = node_lines(self.ctx.module, [q.loop.src_e[1] for q in found])
+        for q in found:
+            self.report(q.node, query_message(q, lines))
