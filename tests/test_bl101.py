@@ -836,6 +836,65 @@ def test_consumer_loop_with_conditional_exit_is_not_a_retry(tmp_path):
     """)
 
 
+def test_wait_for_service_with_conditional_success(tmp_path):
+    check(tmp_path, """
+        import time
+        import asyncio
+        import requests
+
+        def wait_for_api(url):
+            while True:  # <-- BL101
+                try:
+                    response = requests.get(url, timeout=5)
+                    if response.status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(2)
+
+        async def wait_for_job(client, job_id):
+            delay = 1
+            while True:  # <-- BL101
+                try:
+                    job = await client.get_job(job_id)
+                except ConnectionError:
+                    await asyncio.sleep(delay)
+                    continue
+                if job.done:
+                    return job.result
+                delay = min(delay * 2, 30)
+                await asyncio.sleep(delay)
+
+        def wait_with_deadline(url):
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if requests.get(url, timeout=5).ok:
+                        return
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(url)
+                time.sleep(1)
+    """)
+
+
+def test_consumer_that_sleeps_but_works_after_the_check_is_not_a_retry(tmp_path):
+    check(tmp_path, """
+        import time
+
+        def drain(queue):
+            while True:
+                try:
+                    batch = queue.fetch()
+                    if not batch:
+                        break
+                    process(batch)
+                except TransientError:
+                    time.sleep(1)
+    """)
+
+
 def test_pagination_and_polling_without_exception_handling(tmp_path):
     check(tmp_path, """
         import time
@@ -896,6 +955,47 @@ def test_except_branch_that_reraises_only_sometimes_still_goes_round(tmp_path):
                 except ConnectionError as exc:
                     if not is_transient(exc):
                         raise
+    """)
+
+
+def test_limit_kept_elsewhere_bounds_the_loop(tmp_path):
+    check(tmp_path, """
+        def monitor(self, job):
+            while True:
+                try:
+                    result = self.wait_for_child()
+                    break
+                except TimeoutError:
+                    self.update_elapsed(job)
+                    if self.elapsed > job.timeout + 60:
+                        self.kill_child()
+                        break
+            return result
+    """)
+
+
+def test_comparison_on_the_attempt_result_is_not_a_limit(tmp_path):
+    check(tmp_path, """
+        import time
+
+        def a():
+            while True:  # <-- BL101
+                try:
+                    response = get()
+                    if response.status_code >= 500:
+                        raise ServerError()
+                    return response
+                except ServerError:
+                    time.sleep(1)
+
+        def b():
+            while True:  # <-- BL101
+                try:
+                    return get()
+                except HTTPError as exc:
+                    if exc.code < 500:
+                        raise
+                    time.sleep(1)
     """)
 
 
@@ -1052,6 +1152,22 @@ def test_recursion_with_counter(tmp_path):
     """)
     (msg,) = messages(tmp_path / "m", "def f(u, n=0):\n    try:\n        return g(u)\n    except E:\n        return f(u, n + 1)\n")
     assert "`n`" in msg and "never checking" in msg
+
+
+def test_recursion_bounded_by_a_one_shot_flag(tmp_path):
+    check(tmp_path, """
+        class Search:
+            parse_query = True
+
+            def run(self, key):
+                try:
+                    return self.execute(key)
+                except SyntaxError:
+                    if self.parse_query:
+                        self.parse_query = False
+                        return self.run(key)
+                    raise
+    """)
 
 
 def test_recursion_on_other_arguments_is_not_a_retry(tmp_path):

@@ -1283,7 +1283,9 @@ class LoopPolicies:
             final = flow.seq(statements(node.finalbody))
             normal = final if NEXT not in final else (normal | (final - {NEXT}))
         normal = flow.then(normal, site.rest)
-        if not (EXIT in normal and normal <= {EXIT, RAISE}):
+        if EXIT not in normal:
+            return False
+        if not normal <= {EXIT, RAISE} and not _polls(node, site.rest, flow, loop):
             return False
         return not _makes_progress(node, loop)
 
@@ -1343,9 +1345,10 @@ class LoopPolicies:
                 for t in node.targets:
                     assigned_in_loop.update(target_names(t.target))
         watched = counters | clocks
+        outcome_names = _outcome_names(loop.body)
 
         def bounding(test: cst.CSTNode) -> bool:
-            return bool(names_in(test) & watched) or mentions_clock(test)
+            return bool(names_in(test) & watched) or mentions_clock(test) or _limit_comparison(test, outcome_names)
 
         for node in walk_local(loop.body):
             if isinstance(node, cst.Assert) and bounding(node.test):
@@ -1463,15 +1466,105 @@ class LoopPolicies:
         # A counter kept elsewhere (``self.attempts += 1``) or a deadline, checked before retrying.
         flow = Flow(None, self.scopes, stack)
         clocks = self.scope_facts(fn)[1]
-        augmented = {n for node in walk_local(fn.body) if isinstance(node, cst.AugAssign) for n in target_names(node.target)}
-        watched = augmented | clocks
+        augmented = set()
         for node in walk_local(fn.body):
-            if isinstance(node, cst.If) and (names_in(node.test) & watched or mentions_clock(node.test)):
+            if isinstance(node, cst.AugAssign):
+                augmented.update(target_names(node.target))
+            elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value in ("True", "False"):
+                for t in node.targets:
+                    augmented.update(target_names(t.target))  # a one-shot flag flipped before retrying
+        watched = augmented | clocks
+        outcome_names = _outcome_names(fn.body)
+        for node in walk_local(fn.body):
+            if isinstance(node, cst.If) and (
+                names_in(node.test) & watched or mentions_clock(node.test) or _limit_comparison(node.test, outcome_names)
+            ):
                 if flow.stmt(node) & {EXIT, RAISE}:
                     return None
         if counter:
             return f"passing `{counter}` on but never checking it"
         return "with the same arguments and no attempt limit"
+
+
+def _is_sleep(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and last_part(node.func) == "sleep"
+
+
+def _idle(stmt: cst.CSTNode) -> bool:
+    """Waiting or bookkeeping, not work: pass, continue, sleep, logging, counters."""
+    if isinstance(stmt, (cst.Pass, cst.Continue, cst.AugAssign)):
+        return True
+    if isinstance(stmt, cst.Expr):
+        value = stmt.value.expression if isinstance(stmt.value, cst.Await) else stmt.value
+        if isinstance(value, cst.Call):
+            return _is_sleep(value) or last_part(value.func) in LOG_CALLS
+        return isinstance(value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis))
+    if isinstance(stmt, cst.Assign):
+        # ``delay = min(delay * 2, 60)``: arithmetic on the loop's own numbers, no calls out.
+        return not any(isinstance(n, cst.Call) and last_part(n.func) not in ("min", "max") for n in walk_local(stmt.value))
+    if isinstance(stmt, cst.If):
+        blocks = [statements(stmt.body)]
+        orelse = stmt.orelse
+        while isinstance(orelse, cst.If):
+            blocks.append(statements(orelse.body))
+            orelse = orelse.orelse
+        if orelse is not None:
+            blocks.append(statements(orelse))
+        return all(_idle(s) or isinstance(s, (cst.Raise, cst.Return, cst.Break)) for block in blocks for s in block)
+    return False
+
+
+def _polls(try_node, rest: Sequence[cst.CSTNode], flow: "Flow", loop) -> bool:
+    """A conditional success exit in a loop that waits between attempts.
+
+    ``try: r = get(); if r.ok: break / except: log / sleep(1)`` retries (or polls) the
+    same call until it succeeds. A consumer also has a conditional exit (``if msg is
+    None: break``) but does work after it (``handle(msg)``) and blocks on its source
+    instead of sleeping.
+    """
+    if not any(_is_sleep(n) for n in walk_local(loop.body)):
+        return False
+    path = list(statements(try_node.body))
+    if try_node.orelse is not None:
+        path += statements(try_node.orelse)
+    path += list(rest)
+    last = None
+    for i, stmt in enumerate(path):
+        if EXIT in flow.stmt(stmt):
+            last = i
+    if last is None:
+        return False
+    return all(_idle(stmt) for stmt in path[last + 1:])
+
+
+_ORDERING = (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
+
+
+def _outcome_names(body: cst.CSTNode) -> Set[str]:
+    """Names that hold what an attempt produced: assigned in try bodies, caught exceptions."""
+    out: Set[str] = set()
+    for node in walk_local(body):
+        if isinstance(node, (cst.Try, cst.TryStar)):
+            for sub in walk_local(node.body):
+                if isinstance(sub, cst.Assign):
+                    for t in sub.targets:
+                        out.update(target_names(t.target))
+                elif isinstance(sub, (cst.AnnAssign, cst.AugAssign)):
+                    out.update(target_names(sub.target))
+            for handler in node.handlers:
+                if handler.name is not None and isinstance(handler.name.name, cst.Name):
+                    out.add(handler.name.name.value)
+    return out
+
+
+def _limit_comparison(test: cst.CSTNode, outcome_names: Set[str]) -> bool:
+    """``elapsed > job.timeout + 60``: an ordering comparison that is not about the attempt's
+    result or error (``resp.status >= 500`` is), so most likely a limit kept elsewhere."""
+    for node in walk_local(test):
+        if isinstance(node, cst.Comparison) and any(isinstance(c.operator, _ORDERING) for c in node.comparisons):
+            if not (names_in(node) & outcome_names):
+                return True
+    return False
 
 
 def _derived_from(fn: cst.FunctionDef, name: str, params: Set[str]) -> bool:
