@@ -71,6 +71,15 @@ def _last(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
+def model_key(name: str) -> str:
+    """What guards and creates are matched on: ``AuditLog``, ``auditlog_set`` and
+    ``audit_log`` are one model."""
+    low = name.lower()
+    if low.endswith("_set"):
+        low = low[:-4]
+    return low.replace("_", "")
+
+
 def is_model_name(ctx, expr: cst.BaseExpression) -> Optional[str]:
     """The class name when ``expr`` (a constructor callee) looks like an ORM model class."""
     text = dotted_name(expr)
@@ -406,6 +415,11 @@ def executed_insert(ctx, call: cst.Call, bindings: Bindings) -> Optional[Tuple[s
 # lookups (for duplicate checks)
 # ----------------------------------------------------------------------------------
 
+_WRITE_METHODS = frozenset(
+    {"create", "bulk_create", "update", "delete", "get_or_create", "update_or_create", "bulk_update",
+     "acreate", "abulk_create", "aupdate", "adelete", "aget_or_create", "aupdate_or_create", "create_user",
+     "create_superuser"}
+)
 _LOOKUP_TERMINALS = {
     "exists": "bool", "aexists": "bool", "first": "instance", "afirst": "instance",
     "last": "instance", "alast": "instance",
@@ -429,6 +443,9 @@ def lookup_model(ctx, expr: cst.BaseExpression, model_vars=None) -> Optional[Tup
         if expr.func.attr.value in ("scalars", "execute") and expr.args:
             inner = _select_model(ctx, expr.args[0].value)
             return (inner, "queryset") if inner else None
+        root = _manager_root(expr.func.value)
+        if root and expr.func.attr.value not in _WRITE_METHODS and not expr.func.attr.value.startswith(("create", "bulk_", "update", "delete")):
+            return (root[0], "collection")  # Setting.objects.get_settings_dict(...)
         return None
     node: cst.BaseExpression = expr
     # walk down the chain to its root
@@ -741,13 +758,16 @@ _IDEMPOTENT_TASK_VERBS = frozenset(
         "invalidate", "refresh", "recalc", "recalculate", "recompute", "rebuild", "reindex",
         "clear", "purge", "cleanup", "clean", "expire", "warm", "sync", "synchronize", "resync",
         "update", "index", "reload", "prune", "evict", "flush", "revert", "delete", "remove",
+        # state transitions: doing them twice leaves the same state
+        "accept", "approve", "reject", "archive", "unarchive", "lock", "unlock", "enable",
+        "disable", "activate", "deactivate", "publish", "unpublish", "mark", "cancel", "close",
     }
 )
 # the last word of a task name that says the same (``component_removal``, ``status_update``)
 _IDEMPOTENT_TASK_NOUNS = frozenset(
     {"removal", "deletion", "delete", "cleanup", "update", "sync", "refresh", "invalidation", "reindex", "purge"}
 )
-_TASK_PREFIXES = ("task", "tasks", "do", "run", "async", "celery", "job", "bg", "background")
+_TASK_PREFIXES = ("task", "tasks", "do", "run", "async", "celery", "job", "bg", "background", "bulk", "batch")
 
 
 def is_idempotent_task_name(label: str) -> bool:

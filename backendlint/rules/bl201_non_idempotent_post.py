@@ -40,7 +40,7 @@ class State:
         return State(**data)
 
     def covers(self, model: str) -> bool:
-        return self.integrity or _ALL in self.models or model in self.models
+        return self.integrity or _ALL in self.models or creates.model_key(model) in self.models
 
     def covers_effects(self) -> bool:
         return self.effects or _ALL in self.models or self.integrity
@@ -67,6 +67,7 @@ class Analysis:
     saved: Set[str] = field(default_factory=set)
     scope: object = None  # orm.OrmScope of the handler
     pending_adds: List[Finding] = field(default_factory=list)  # session.add before commit
+    created_keys: FrozenSet[str] = frozenset()  # model keys of every row the handler creates
 
 
 class NonIdempotentPost(Rule):
@@ -213,6 +214,19 @@ class NonIdempotentPost(Rule):
                     if found[1] == "instance":
                         analysis.model_vars.add(name)
                         analysis.loaded_vars.add(name)
+        created = set()
+        relations = getattr(analysis.scope, "flavour", None) and analysis.scope.flavour.relations
+        for sub in walk(func.body):
+            if isinstance(sub, cst.Call):
+                made = creates.manager_create(ctx, sub) or creates.related_create(sub, analysis.model_vars, relations)
+                if made is not None:
+                    created.add(creates.model_key(made.model))
+        for var_values in values.values():
+            for value in var_values:
+                built = creates.model_construction(ctx, side_effects.unwrap(value))
+                if built:
+                    created.add(creates.model_key(built))
+        analysis.created_keys = frozenset(created)
         # created flags of get_or_create: ``obj, created = M.objects.get_or_create(...)``
         for sub in walk(func.body):
             if isinstance(sub, cst.Assign) and isinstance(side_effects.unwrap(sub.value), cst.Call):
@@ -303,9 +317,9 @@ class NonIdempotentPost(Rule):
         if dup is not None:
             model, exists = dup
             if exists:  # true when a duplicate exists: the else branch is the "new" path
-                else_state = _guard(else_state, model)
+                else_state = _guard(else_state, model, a.created_keys)
             else:  # true when no duplicate exists: the body is the "new" path
-                body_state = _guard(body_state, model)
+                body_state = _guard(body_state, model, a.created_keys)
         state_check = post is None and dup is None and self._state_test(a, stmt.test)
         if state_check:
             # ``if order.status == PENDING: ...`` on a row loaded here: a retry finds the
@@ -326,7 +340,7 @@ class NonIdempotentPost(Rule):
             elif post is True and not state.post:
                 after = after.with_(post=False)
             if dup is not None and dup[1]:
-                after = _guard(after, dup[0])
+                after = _guard(after, dup[0], a.created_keys)
             if state_check:
                 after = _guard(after, _ALL)
         return after
@@ -343,12 +357,12 @@ class NonIdempotentPost(Rule):
             if missing is not None:
                 # try: obj = M.objects.get(...)  except M.DoesNotExist: M.objects.create(...)
                 for m in [m for m in missing if m] + looked_up:
-                    handler_state = _guard(handler_state, m)
+                    handler_state = _guard(handler_state, m, a.created_keys)
             self._body(a, handler.body, handler_state)
             if missing is not None and _exits(stmt.body) and looked_up:
                 # try: M.objects.get(...); return ...  except M.DoesNotExist: pass
                 for m in looked_up:
-                    after = _guard(after, m)
+                    after = _guard(after, m, a.created_keys)
         if stmt.orelse is not None:
             self._body(a, stmt.orelse.body, after_body)
         if stmt.finalbody is not None:
@@ -530,6 +544,18 @@ class NonIdempotentPost(Rule):
             return None
         if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
             comp = test.comparisons[0]
+            if isinstance(comp.operator, (cst.In, cst.NotIn)):
+                # ``if name not in current`` with current = Setting.objects.get_settings_dict()
+                target = comp.comparator
+                found = None
+                if isinstance(target, cst.Name) and target.value in a.lookups:
+                    found = a.lookups[target.value][0]
+                elif isinstance(target, cst.Call):
+                    hit = creates.lookup_model(self.ctx, target, a.model_vars)
+                    found = hit[0] if hit else None
+                if found:
+                    return (found, isinstance(comp.operator, cst.In))
+                return None
             left = self._dup_test(a, test.left)
             if left is None:
                 return None
@@ -567,8 +593,13 @@ class NonIdempotentPost(Rule):
 
 
 # ----------------------------------------------------------------------------------------
-def _guard(state: State, model: str) -> State:
-    return state.with_(models=state.models | {model}, effects=True)
+def _guard(state: State, model: str, created: FrozenSet[str] = frozenset()) -> State:
+    """The state after a duplicate check on ``model``. When the handler also creates
+    ``model`` (a marker row), the check covers everything the handler does."""
+    key = model if model == _ALL else creates.model_key(model)
+    if key in created:
+        key = _ALL
+    return state.with_(models=state.models | {key}, effects=True)
 
 
 def _exits(body) -> bool:
