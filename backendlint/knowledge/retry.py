@@ -85,6 +85,7 @@ class RetryPolicy:
 TENACITY_DECORATORS = frozenset({"retry"})
 TENACITY_RETRYERS = frozenset({"Retrying", "AsyncRetrying", "TornadoRetrying"})
 TENACITY_BOUNDED_STOPS = frozenset({"stop_after_attempt", "stop_after_delay", "stop_before_delay"})
+RETRY_LIBRARIES = frozenset({"tenacity", "backoff", "retrying", "stamina"})
 URLLIB3_RETRY = frozenset({"urllib3.Retry", "urllib3.util.Retry", "urllib3.util.retry.Retry", "requests.adapters.Retry"})
 STAMINA_APIS = frozenset({"retry", "retry_context", "RetryingCaller", "AsyncRetryingCaller"})
 CELERY_TASK_BASES = frozenset({"celery.Task", "celery.app.task.Task", "celery.app.Task", "celery.task.Task"})
@@ -399,16 +400,16 @@ class Scopes:
         return out
 
     # resolution
-    def resolve(self, expr: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> Optional[str]:
+    def resolve(self, expr: cst.CSTNode, stack: Sequence[cst.CSTNode], wanted=None) -> Optional[str]:
+        """Qualified name of ``expr``, or None when a local binding shadows it.
+
+        ``wanted(qualified)`` lets a caller skip the (costlier) shadowing check for names
+        it does not care about.
+        """
         dotted = dotted_name(expr)
         if not dotted:
             return None
         head, _, rest = dotted.partition(".")
-        if head not in self.ctx.imports.bindings and head not in self.module_assigns():
-            return None  # a builtin, parameter or local: no library behind it
-        for scope in self.enclosing_scopes(stack):
-            if head in self.local_names(scope):
-                return None
         assigned = self.module_assigns().get(head)
         if assigned is not None:
             if assigned is _SHADOW or not isinstance(assigned, (cst.Name, cst.Attribute)):
@@ -416,8 +417,15 @@ class Scopes:
             target = self.ctx.imports.resolve(assigned)
             if target is None:
                 return None
-            return f"{target}.{rest}" if rest else target
-        return self.ctx.imports.resolve_dotted(dotted)
+            qualified: Optional[str] = f"{target}.{rest}" if rest else target
+        else:
+            qualified = self.ctx.imports.resolve_dotted(dotted)
+        if qualified is None or (wanted is not None and not wanted(qualified)):
+            return None
+        for scope in self.enclosing_scopes(stack):
+            if head in self.local_names(scope):
+                return None
+        return qualified
 
     def value_of(self, name: cst.Name, stack: Sequence[cst.CSTNode]) -> Optional[cst.CSTNode]:
         """The single value a plain name is assigned in its function or module, if known."""
@@ -447,18 +455,21 @@ class LibraryPolicies:
     def note_class(self, node: cst.ClassDef, stack: Sequence[cst.CSTNode]) -> None:
         """Remember classes of this file that subclass urllib3's Retry."""
         for base in node.bases:
-            qualified = self.scopes.resolve(base.value, stack)
+            qualified = self.scopes.resolve(base.value, stack, self.wanted)
             if qualified in URLLIB3_RETRY or qualified in self.urllib3_subclasses:
                 own = self.scopes.ctx.imports.resolve_dotted(node.name.value)
                 if own:
                     self.urllib3_subclasses.add(own)
+
+    def wanted(self, qualified: str) -> bool:
+        return qualified.split(".", 1)[0] in RETRY_LIBRARIES or qualified in URLLIB3_RETRY or qualified in self.urllib3_subclasses
 
     def for_decorator(self, decorator: cst.Decorator, stack: Sequence[cst.CSTNode]) -> Optional[RetryPolicy]:
         """A bare decorator (``@retry``, ``@tenacity.retry``): the library's defaults."""
         expr = decorator.decorator
         if not isinstance(expr, (cst.Name, cst.Attribute)):
             return None
-        qualified = self.scopes.resolve(expr, list(stack) + [decorator])
+        qualified = self.scopes.resolve(expr, list(stack) + [decorator], self.wanted)
         if member_of(qualified, "tenacity", TENACITY_DECORATORS):
             return _tenacity_unbounded(decorator, "@retry", "tenacity @retry has no stop condition, so it retries forever")
         if member_of(qualified, "retrying", frozenset({"retry"})):
@@ -468,7 +479,7 @@ class LibraryPolicies:
         return None
 
     def for_call(self, call: cst.Call, stack: Sequence[cst.CSTNode], report_at: cst.CSTNode) -> Optional[RetryPolicy]:
-        qualified = self.scopes.resolve(call.func, stack)
+        qualified = self.scopes.resolve(call.func, stack, self.wanted)
         if not qualified:
             return None
         args = CallArgs.of(call)
@@ -509,7 +520,7 @@ class LibraryPolicies:
         if depth > 4:
             return UNKNOWN
         if isinstance(expr, (cst.Name, cst.Attribute)):
-            qualified = self.scopes.resolve(expr, stack)
+            qualified = self.scopes.resolve(expr, stack, _is_tenacity)
             if member_of(qualified, "tenacity", frozenset({"stop_never"})):
                 return UNBOUNDED
             if isinstance(expr, cst.Name) and qualified is None:
@@ -518,7 +529,7 @@ class LibraryPolicies:
                     return self.stop_state(value, stack, depth + 1)
             return UNKNOWN
         if isinstance(expr, cst.Call):
-            qualified = self.scopes.resolve(expr.func, stack)
+            qualified = self.scopes.resolve(expr.func, stack, _is_tenacity)
             if member_of(qualified, "tenacity", TENACITY_BOUNDED_STOPS):
                 return BOUNDED
             combine = member_of(qualified, "tenacity", frozenset({"stop_any", "stop_all"}))
@@ -607,6 +618,10 @@ class LibraryPolicies:
                 WAIT_ALWAYS,
             )
         return RetryPolicy("stamina", api, report_at, BOUNDED, wait=WAIT_ALWAYS)
+
+
+def _is_tenacity(qualified: str) -> bool:
+    return qualified.startswith("tenacity.")
 
 
 def _combine(parts: List[str], any_: bool) -> str:
@@ -1373,45 +1388,56 @@ class LoopPolicies:
         return False
 
     # recursion from an except handler
-    def recursion_policies(self, fn: cst.FunctionDef, stack: Sequence[cst.CSTNode]) -> List[RetryPolicy]:
+    def recursion_policies(self, handler: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> List[RetryPolicy]:
+        """Calls of the enclosing function to itself inside this except handler."""
+        fn_index = None
+        for i in range(len(stack) - 1, -1, -1):
+            node = stack[i]
+            if isinstance(node, (cst.Lambda, cst.ClassDef)):
+                return []
+            if isinstance(node, cst.FunctionDef):
+                fn_index = i
+                break
+        if fn_index is None:
+            return []
+        fn = stack[fn_index]
+        fn_stack = stack[:fn_index]
         name = fn.name.value
-        cls = stack[-2] if len(stack) >= 2 and isinstance(stack[-2], cst.ClassDef) else None
+        cls = fn_stack[-2] if len(fn_stack) >= 2 and isinstance(fn_stack[-2], cst.ClassDef) else None
         params = positional_params(fn)
-        decorators = {last_part(d.decorator) for d in fn.decorators}
         receivers: Set[str] = set()
         skip_first = False
         if cls is not None:
             receivers.add(cls.name.value)
-            if "staticmethod" not in decorators and params:
+            if "staticmethod" not in {last_part(d.decorator) for d in fn.decorators} and params:
                 receivers.add(params[0])
                 skip_first = True
         calls: List[cst.Call] = []
-        for node in walk_local(fn.body):
-            if not isinstance(node, (cst.Try, cst.TryStar)):
+        for sub in walk_local(handler.body):
+            if not isinstance(sub, cst.Call):
                 continue
-            for handler in node.handlers:
-                for sub in walk_local(handler.body):
-                    if not isinstance(sub, cst.Call):
-                        continue
-                    func = sub.func
-                    if cls is None and isinstance(func, cst.Name) and func.value == name:
-                        if name not in self.scopes.local_names(fn):
-                            calls.append(sub)
-                    elif (
-                        cls is not None
-                        and isinstance(func, cst.Attribute)
-                        and func.attr.value == name
-                        and dotted_name(func.value) in receivers
-                    ):
-                        calls.append(sub)
-        if not calls or self._prompts(fn.body, stack):
+            func = sub.func
+            if cls is None and isinstance(func, cst.Name) and func.value == name:
+                calls.append(sub)
+            elif (
+                cls is not None
+                and isinstance(func, cst.Attribute)
+                and func.attr.value == name
+                and dotted_name(func.value) in receivers
+            ):
+                calls.append(sub)
+        if not calls:
+            return []
+        if cls is None and name in self.scopes.local_names(fn):
+            return []  # the name is rebound inside: not a call to itself
+        if self._prompts(fn.body, fn_stack + [fn]):
             return []
         out = []
         own_params = params[1:] if skip_first else params
         all_params = set(_param_names(fn.params))
         tested = self._tested_names(fn)
         for call in calls:
-            verdict = self._recursion_verdict(call, fn, own_params, all_params, tested, stack)
+            verdict = self._recursion_verdict(call, fn, own_params, all_params, tested, fn_stack + [fn])
             if verdict is None:
                 continue
             problem = f"`{name}` calls itself from its except handler {verdict}, so a failing operation is retried forever"

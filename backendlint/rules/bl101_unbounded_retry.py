@@ -42,6 +42,7 @@ class UnboundedRetry(Rule):
         self.libraries = LibraryPolicies(self.scopes)
         self.loops = LoopPolicies(self.scopes)
         self._celery = None
+        self._reported = set()
 
     @property
     def celery(self) -> CeleryPolicies:
@@ -50,7 +51,8 @@ class UnboundedRetry(Rule):
         return self._celery
 
     def _report(self, policy) -> None:
-        if isinstance(policy, RetryPolicy) and policy.unbounded:
+        if isinstance(policy, RetryPolicy) and policy.unbounded and id(policy.node) not in self._reported:
+            self._reported.add(id(policy.node))  # nested handlers see the same call
             self.report(policy.node, policy.message)
 
     def _each(self, find, *args) -> None:
@@ -78,12 +80,17 @@ class UnboundedRetry(Rule):
         if "etry" in self.ctx.source:
             self._each(self.celery.for_class, node, stack)
 
-    # celery tasks and recursion
+    # celery tasks
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        stack = self.ctx.stack
         if node.decorators:
-            self._each(self.celery.for_function, node, stack)
-        self._each(self.loops.recursion_policies, node, stack)
+            self._each(self.celery.for_function, node, self.ctx.stack)
+
+    # recursion from an except handler
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        self._each(self.loops.recursion_policies, node, self.ctx.stack)
+
+    def visit_ExceptStarHandler(self, node: cst.ExceptStarHandler) -> None:
+        self._each(self.loops.recursion_policies, node, self.ctx.stack)
 
     # hand-written loops
     def visit_While(self, node: cst.While) -> None:
