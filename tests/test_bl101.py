@@ -593,6 +593,25 @@ def test_counter_incremented_but_never_compared_is_a_finding(tmp_path):
     assert "`attempt`" in msg and "never compares" in msg
 
 
+def test_message_names_only_attempt_counters(tmp_path):
+    src = """
+        def a():
+            total = 0
+            while True:
+                try:
+                    rows = fetch()
+                    break
+                except OSError:
+                    total += len(rows or [])
+            return total
+    """
+    (msg,) = messages(tmp_path, textwrap.dedent(src))
+    assert "total" not in msg and "no attempt limit" in msg
+    src2 = "import itertools\nfor attempt in itertools.count():\n    try:\n        op()\n        break\n    except OSError:\n        pass\n"
+    (msg2,) = messages(tmp_path / "b", src2)
+    assert "`attempt`" in msg2
+
+
 def test_counter_compared_is_bounded(tmp_path):
     check(tmp_path, """
         import time

@@ -280,6 +280,27 @@ def mentions_clock(expr: cst.CSTNode) -> bool:
     return any(is_clock_call(n) for n in walk_local(expr))
 
 
+def _module_level(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    """Statements that run at module level: through if/try/with blocks, not into defs."""
+    work: List[cst.CSTNode] = list(reversed(body))
+    while work:
+        stmt = work.pop()
+        if isinstance(stmt, cst.SimpleStatementLine):
+            work.extend(reversed(stmt.body))
+            continue
+        yield stmt
+        blocks: List[cst.CSTNode] = []
+        if isinstance(stmt, (cst.If, cst.With, cst.Try, cst.TryStar)):
+            blocks.append(stmt.body)
+        if isinstance(stmt, cst.If) and stmt.orelse is not None:
+            blocks.append(stmt.orelse if isinstance(stmt.orelse, cst.Else) else cst.IndentedBlock(body=[stmt.orelse]))
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            blocks.extend(h.body for h in stmt.handlers)
+            blocks.extend(b for b in (stmt.orelse, stmt.finalbody) if b is not None)
+        for block in reversed(blocks):
+            work.extend(reversed(statements(block)))
+
+
 # -- scope-aware name resolution -------------------------------------------------------
 
 _SHADOW = object()
@@ -366,23 +387,7 @@ class Scopes:
     @staticmethod
     def _collect_assigns(body, top: bool) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
-        if top:
-            nodes: Iterable[cst.CSTNode] = []
-            stack = list(body)
-            flat = []
-            while stack:  # module level, through if/try blocks but not defs
-                stmt = stack.pop(0)
-                flat.append(stmt)
-                if isinstance(stmt, (cst.If, cst.Try, cst.With)):
-                    stack[0:0] = statements(stmt.body)
-                    if isinstance(stmt, cst.Try):
-                        for h in stmt.handlers:
-                            stack.extend(statements(h.body))
-                elif isinstance(stmt, cst.SimpleStatementLine):
-                    flat.extend(stmt.body)
-            nodes = flat
-        else:
-            nodes = walk_local(body)
+        nodes: Iterable[cst.CSTNode] = _module_level(body) if top else walk_local(body)
         for node in nodes:
             pairs: List[Tuple[str, Any]] = []
             if isinstance(node, cst.Assign):
@@ -997,7 +1002,7 @@ class CeleryTaskClasses(FactCollector):
 
     kind = "celery_retry_task_classes"
     requires = ("max_retries", "autoretry_for", "retry_kwargs", ".retry(")
-    version = 1
+    version = 2
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
         is_package = relpath.endswith("__init__.py")
@@ -1218,7 +1223,9 @@ class LoopPolicies:
         if self._bounded(loop, flow, counters, clocks):
             return None
         shape_text = {"true": "while True", "flag": f"while {flag}", "count": "for ... in itertools.count()"}[kind]
-        unused = sorted(c for c in self._augmented(loop) if "." not in c or c.startswith("self."))
+        unused = sorted(c for c in self._stepped(loop) if "." not in c or c.startswith("self."))
+        if kind == "count" and isinstance(loop.target, cst.Name) and loop.target.value != "_":
+            unused.insert(0, loop.target.value)
         if unused:
             problem = (
                 f"retry loop ({shape_text}) counts attempts in `{unused[0]}` but never compares it, "
@@ -1334,8 +1341,14 @@ class LoopPolicies:
         return stack[0] if stack else None
 
     @staticmethod
-    def _augmented(loop) -> Set[str]:
-        return {n for node in walk_local(loop.body) if isinstance(node, cst.AugAssign) for n in target_names(node.target)}
+    def _stepped(loop) -> Set[str]:
+        """Attempt counters: ``n += 1`` / ``n -= 1`` (stepped by a constant)."""
+        return {
+            n
+            for node in walk_local(loop.body)
+            if isinstance(node, cst.AugAssign) and isinstance(node.value, cst.Integer)
+            for n in target_names(node.target)
+        }
 
     @staticmethod
     def _updated(loop) -> Set[str]:
