@@ -561,7 +561,12 @@ class LibraryPolicies:
             limits.append(given)
             if not given and args.maybe_hidden(position):
                 return RetryPolicy("backoff", api, report_at, UNKNOWN, wait=WAIT_ALWAYS)
-        how = "sets max_tries and max_time to None" if all(limits) else "has neither max_tries nor max_time"
+        if all(limits):
+            how = "sets max_tries and max_time to None"
+        elif any(limits):
+            how = "sets max_tries=None and no max_time" if limits[0] else "sets max_time=None and no max_tries"
+        else:
+            how = "has neither max_tries nor max_time"
         return RetryPolicy(
             "backoff", api, report_at, UNBOUNDED,
             f"backoff.{api} {how}, so it retries forever",
@@ -825,7 +830,7 @@ class CeleryPolicies:
         contributes = own.max_retries == "none" or own.autoretry or own.self_retry == "unbounded"
         if not contributes or not config.retries_forever:
             return None
-        where = "max_retries=None" if own.max_retries == "none" else f"its base class sets max_retries = None"
+        where = "max_retries=None" if own.max_retries == "none" else "max_retries=None from its base class"
         how = "autoretry_for" if (config.autoretry and config.retry_kwargs_max not in ("set", "unknown")) else "self.retry()"
         return RetryPolicy(
             "celery", "task", decorator, UNBOUNDED,
