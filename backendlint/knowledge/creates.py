@@ -420,6 +420,7 @@ _WRITE_METHODS = frozenset(
      "acreate", "abulk_create", "aupdate", "adelete", "aget_or_create", "aupdate_or_create", "create_user",
      "create_superuser"}
 )
+_CLASS_LOOKUPS = ("get_by", "get_one", "find", "find_by", "find_one", "exists", "lookup", "get_or_none", "first_by", "one_by")
 _LOOKUP_TERMINALS = {
     "exists": "bool", "aexists": "bool", "first": "instance", "afirst": "instance",
     "last": "instance", "alast": "instance",
@@ -443,6 +444,10 @@ def lookup_model(ctx, expr: cst.BaseExpression, model_vars=None) -> Optional[Tup
         if expr.func.attr.value in ("scalars", "execute") and expr.args:
             inner = _select_model(ctx, expr.args[0].value)
             return (inner, "queryset") if inner else None
+        method = expr.func.attr.value
+        owner = expr.func.value
+        if isinstance(owner, cst.Name) and method.startswith(_CLASS_LOOKUPS) and is_model_name(ctx, owner):
+            return (owner.value, "instance")  # FidesUser.get_by(db, field=..., value=...)
         root = _manager_root(expr.func.value)
         if root and expr.func.attr.value not in _WRITE_METHODS and not expr.func.attr.value.startswith(("create", "bulk_", "update", "delete")):
             return (root[0], "collection")  # Setting.objects.get_settings_dict(...)
@@ -744,13 +749,30 @@ _NOT_LOG_WORDS = ("catalog", "blog", "dialog", "backlog", "analog", "prolog", "e
 
 
 def is_log_model(name: str) -> bool:
-    """Audit/log rows (``LogEntry``, ``ActionLog``, ``OrderHistory``, ``ObjectChange``, a
-    related ``change_set``): a duplicate is harmless."""
+    """Rows whose duplicate is harmless: audit/log rows (``LogEntry``, ``ActionLog``,
+    ``OrderHistory``, ``ObjectChange``, a related ``change_set``) and temporary cache rows
+    (``CachedFile``, ``TempUpload``)."""
     low = name.lower()
     if low.endswith("_set"):
         low = low[:-4]
     low = low.replace("_", "")
+    if low.startswith(("cached", "temp", "tmp")) or low.endswith("cache"):
+        return True
     return low.endswith(_LOG_MODEL_SUFFIXES) and not low.endswith(_NOT_LOG_WORDS)
+
+
+def attr_names_model(attr: str, created_keys) -> Optional[str]:
+    """The created model an attribute points at: ``user.permissions`` ->
+    "fidesuserpermissions", ``request.user.config`` -> "userconfig"."""
+    key = model_key(attr[:-3] if attr.endswith("_id") else attr)
+    if len(key) < 3:
+        return None
+    singular = key[:-1] if key.endswith("s") else key
+    for created in created_keys:
+        c_singular = created[:-1] if created.endswith("s") else created
+        if created.endswith(key) or c_singular.endswith(singular) or created.startswith(singular):
+            return created
+    return None
 
 
 _IDEMPOTENT_TASK_VERBS = frozenset(
@@ -761,6 +783,8 @@ _IDEMPOTENT_TASK_VERBS = frozenset(
         # state transitions: doing them twice leaves the same state
         "accept", "approve", "reject", "archive", "unarchive", "lock", "unlock", "enable",
         "disable", "activate", "deactivate", "publish", "unpublish", "mark", "cancel", "close",
+        # caches and renders of data that exists
+        "cache", "compute", "precompute", "render", "thumbnail",
     }
 )
 # the last word of a task name that says the same (``component_removal``, ``status_update``)

@@ -533,6 +533,22 @@ class NonIdempotentPost(Rule):
             base = test.value
             if isinstance(base, cst.Name) and base.value in a.lookups and test.attr.value in ("pk", "id"):
                 return (a.lookups[base.value][0], True)
+            # user.profile / chat.share_id: the link to a row this handler creates is set
+            attr = test.attr.value
+            linked = creates.attr_names_model(attr, a.created_keys)
+            if linked:
+                return (linked, True)
+            if attr.endswith("_id") and isinstance(base, cst.Name) and base.value in a.loaded_vars:
+                return (_ALL, True)
+            return None
+        if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value in ("len", "bool") and len(test.args) == 1:
+            return self._dup_test(a, test.args[0].value)  # len(wishlists) == 0
+        if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value in ("hasattr", "getattr") and len(test.args) >= 2:
+            name = test.args[1].value
+            if isinstance(name, cst.SimpleString):
+                linked = creates.attr_names_model(name.value.strip("\"'"), a.created_keys)
+                if linked:
+                    return (linked, True)  # if not hasattr(request.user, "config"): UserConfig(...)
             return None
         if isinstance(test, (cst.Call, cst.Await)):
             found = creates.lookup_model(self.ctx, test, a.model_vars)
@@ -626,10 +642,17 @@ def _lookups_in(ctx, body, model_vars) -> List[str]:
     return out
 
 
+_LOADER_PREFIXES = ("get_", "aget_", "find_", "fetch_", "load_", "retrieve_", "lookup_")
+
+
 def _is_loader(call: cst.Call) -> bool:
+    """``get_object_or_404(...)``, ``self.get_object()``, ``Chats.get_chat_by_id(...)``:
+    a row read from the database."""
     name = dotted_name(call.func) or ""
     last = name.rsplit(".", 1)[-1]
-    return last in ("get_object_or_404", "get_object", "aget_object_or_404", "first_or_404", "get_or_404", "one_or_404")
+    if last in ("get_object_or_404", "get_object", "aget_object_or_404", "first_or_404", "get_or_404", "one_or_404"):
+        return True
+    return last.startswith(_LOADER_PREFIXES) and last not in ("get_form", "get_serializer", "get_context_data", "get_queryset", "get_success_url", "get_form_kwargs", "get_serializer_context")
 
 
 def _is_key_param(p: cst.Param) -> bool:
