@@ -401,3 +401,37 @@ def test_checked_files_are_never_written(tmp_path):
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.glob("*.py")}
     check(root, cache=True)
     assert before == {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.glob("*.py")}
+
+
+# -- positions ---------------------------------------------------------------------
+
+POSITION_SOURCES = [
+    "import os\n\n\n@decorator\n# comment\n@other(1,\n  2)\ndef f(a,\n      b):\n    return g(a)\n\n\nclass C(Base):\n    x = call()\n\n    async def m(self):\n        await self.h(1)\n",
+    "def f():\n    pass\n\n\nif True:\n    def f():\n        return call()\n\nx = [call(i) for i in y]\n",
+    "def dup():\n    a()\n\ndef dup():\n    b()\n",
+    "# header\r\n\r\ndef f():\r\n    return call(\r\n        1)\r\n\r\nclass K:\r\n    def m(self):\r\n        return 2\r\n",
+    "async def handler(request):\n\tif request.method == 'POST':\n\t\tx = \\\n\t\t\tcall()\n",
+    'def s():\n    """\ndef s():\n    """\n    return call()\n',
+    "class A: pass\nclass B(A):\n    def f(self): return call(1)\n",
+]
+
+
+@pytest.mark.parametrize("source", POSITION_SOURCES)
+def test_partial_positions_equal_full_positions(source):
+    from backendlint.engine.checker import _codegen_positions, _positions
+    from backendlint.engine.traversal import walk
+
+    module = cst.parse_module(source)
+    nodes = [n for n in walk(module) if not isinstance(n, cst.Module)]
+    full = _codegen_positions(module, module)
+    expected = {
+        id(n): (full[n].start.line, full[n].start.column + 1, full[n].end.line, full[n].end.column + 1)
+        for n in nodes
+        if n in full
+    }
+    got = _positions(module, [(n, None) for n in nodes], source)
+    assert {k: got.get(k) for k in expected} == expected
+    # with the top-level statement known (as the traversal tells it)
+    tops = [(n, stmt) for stmt in module.body for n in walk(stmt)]
+    got = _positions(module, tops, source)
+    assert {k: got.get(k) for k in expected} == expected

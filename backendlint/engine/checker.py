@@ -184,8 +184,8 @@ def check_source(
         diagnostics.append(_diag(job, INTERNAL_ERROR, "file is too deeply nested to analyse"))
 
     wanted = list(ctx.reports)
-    nodes = [r.node for r in wanted] + [e.node for e in dispatcher.errors]
-    positions = _positions(module, nodes) if nodes else {}
+    nodes = [(r.node, r.top) for r in wanted] + [(e.node, None) for e in dispatcher.errors]
+    positions = _positions(module, nodes, source) if nodes else {}
     lines = source.splitlines()
     for err in dispatcher.errors:
         start = positions.get(id(err.node))
@@ -222,25 +222,93 @@ def check_source(
     return diagnostics
 
 
-def _positions(module, nodes) -> Dict[int, Tuple[int, int, int, int]]:
+def _positions(module, nodes, source: str = "") -> Dict[int, Tuple[int, int, int, int]]:
     """1-based (line, col, end_line, end_col) of the given nodes, by id.
 
-    Positions are computed by LibCST's PositionProvider, only for files that have
-    something to report.
+    Positions come from LibCST's own position-recording code generation
+    (``PositionProvidingCodegenState``, what ``PositionProvider`` runs), called directly:
+    the ``MetadataWrapper`` route adds a second full visit of the tree. Where it is safe,
+    only the top-level ``def``/``class`` statements holding reported nodes are generated:
+    such a statement starts at column 0, and its ``def NAME``/``class NAME`` line, found
+    exactly once in the source, anchors its line numbers. Anything else falls back to
+    generating the whole module.
     """
-    from libcst.metadata import MetadataWrapper, PositionProvider
+    from backendlint.engine.traversal import walk
+
+    wanted = {id(n): n for n, _ in nodes}
+    tops = {id(n): top for n, top in nodes if top is not None}
+    out: Dict[int, Tuple[int, int, int, int]] = {}
+
+    def record(table, offset: int, keys) -> None:
+        for key in keys:
+            rng = table.get(wanted[key])
+            if rng is not None:
+                out[key] = (rng.start.line + offset, rng.start.column + 1, rng.end.line + offset, rng.end.column + 1)
 
     try:
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        table = wrapper.resolve(PositionProvider)
+        if source and source.count("\r") == source.count("\r\n"):  # "\r" alone is a newline too
+            # Group the nodes by the top-level statement that holds them: known from the
+            # traversal for most reports, else found by walking the module's statements.
+            groups: Dict[int, list] = {}
+            stmts = {id(stmt): stmt for stmt in module.body}
+            unknown = set()
+            for key in wanted:
+                top = tops.get(key)
+                if top is not None and id(top) in stmts:
+                    groups.setdefault(id(top), []).append(key)
+                else:
+                    unknown.add(key)
+            for stmt in module.body if unknown else ():
+                inside = [i for i in (id(n) for n in walk(stmt)) if i in unknown]
+                if inside:
+                    groups.setdefault(id(stmt), []).extend(inside)
+                    unknown.difference_update(inside)
+                if not unknown:
+                    break
+            for stmt_id, inside in groups.items():
+                stmt = stmts[stmt_id]
+                line = _anchor_line(stmt, source)
+                if line is None:
+                    continue  # left for the whole-module fallback
+                table = _codegen_positions(stmt, module)
+                anchor = table.get(stmt.name)
+                if anchor is None:
+                    continue
+                record(table, line - anchor.start.line, inside)
+        missing = [key for key in wanted if key not in out]
+        if missing:
+            record(_codegen_positions(module, module), 0, missing)
     except RecursionError:
-        return {}
-    out = {}
-    for node in nodes:
-        rng = table.get(node)
-        if rng is not None:
-            out[id(node)] = (rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1)
+        pass
     return out
+
+
+def _codegen_positions(node, module):
+    from libcst.metadata.position_provider import PositionProvider, PositionProvidingCodegenState
+
+    provider = PositionProvider()
+    state = PositionProvidingCodegenState(
+        default_indent=module.default_indent, default_newline=module.default_newline, provider=provider
+    )
+    node._codegen(state)
+    return provider._computed
+
+
+def _anchor_line(stmt, source: str) -> Optional[int]:
+    """The 1-based line of a top-level ``def``/``class`` statement's name, if unambiguous."""
+    import libcst as cst
+
+    if isinstance(stmt, cst.FunctionDef):
+        pattern = r"^(?:async[ \t]+)?def[ \t]+" + re.escape(stmt.name.value) + r"\b"
+    elif isinstance(stmt, cst.ClassDef):
+        pattern = r"^class[ \t]+" + re.escape(stmt.name.value) + r"\b"
+    else:
+        return None
+    matches = re.finditer(pattern, source, re.M)
+    first = next(matches, None)
+    if first is None or next(matches, None) is not None:
+        return None
+    return source.count("\n", 0, first.start()) + 1
 
 
 def check_file(job: FileJob, rule_classes, rule_options, facts, prefilter: bool = True) -> Tuple[List[Diagnostic], Optional[str]]:

@@ -48,6 +48,8 @@ class FileContext:
         self.imports = ImportTable(module_name, is_package, import_aliases)
         # Ancestors of the node being visited (outermost first), kept by the traversal.
         self.stack: List[cst.CSTNode] = []
+        # The top-level statement (child of the module) being traversed, if any.
+        self.top: Optional[cst.CSTNode] = None
         self.reports: List[PendingReport] = []
 
     # -- helpers for rules ---------------------------------------------------------

@@ -50,6 +50,9 @@ class PendingReport:
     message: str
     code: str
     name: str
+    # The top-level statement being traversed when the report was made (None after the
+    # traversal): positions are computed for that statement only where possible.
+    top: Optional["cst.CSTNode"] = None
 
 
 class Rule:
@@ -87,7 +90,7 @@ class Rule:
         return tuple(tokens)
 
     def report(self, node: "cst.CSTNode", message: str) -> None:
-        self.ctx.add_report(PendingReport(node, message, self.code, self.name))
+        self.ctx.add_report(PendingReport(node, message, self.code, self.name, self.ctx.top))
 
     def end_module(self) -> None:
         """Called after the traversal; rules that analyse whole functions report here."""

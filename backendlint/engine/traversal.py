@@ -97,8 +97,9 @@ class Dispatcher:
                 self.errors.append(RuleError(rule, node, exc))
 
     def run(self, module: cst.Module) -> None:
-        imports = self.ctx.imports
-        stack = self.ctx.stack
+        ctx = self.ctx
+        imports = ctx.imports
+        stack = ctx.stack
         visit_map, leave_map = self.visit_map, self.leave_map
         trivia = TRIVIA
         # Iterative walk (deeply nested code must not exhaust the Python stack).
@@ -113,6 +114,8 @@ class Dispatcher:
                 pairs = leave_map.get(name)
                 if pairs:
                     self._call(pairs, node)
+                if len(stack) == 1:
+                    ctx.top = None
                 continue
             # Keep the import table current in source order (before rules look at uses).
             if tp is cst.Import:
@@ -121,6 +124,8 @@ class Dispatcher:
                 imports.add_import_from(node)
             elif (tp is cst.FunctionDef or tp is cst.ClassDef) and len(stack) == 1:
                 imports.add_local(node.name.value)
+            if len(stack) == 1:
+                ctx.top = node
             pairs = visit_map.get(name)
             if pairs:
                 self._call(pairs, node)
