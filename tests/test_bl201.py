@@ -229,10 +229,23 @@ def test_reported_at_def_line_of_decorated_handler(tmp_path):
         "    invite = get_object_or_404(Invite, token=pk)\n    Member.objects.create(user=request.user, team=invite.team)\n    invite.delete()\n",
         # delete-then-create replaces
         "    Order.objects.filter(user=request.user, draft=True).delete()\n    Order.objects.create(user=request.user, draft=True)\n",
+        # a lookup counted with len(), a one-to-one link checked with hasattr / an attribute
+        "    carts = request.user.carts.all()\n    if len(carts) == 0:\n        request.user.carts.create()\n",
+        "    if not hasattr(request.user, 'profile'):\n        Profile(user=request.user).save()\n",
+        "    if request.user.profile is not None:\n        return redirect('x')\n    Profile.objects.create(user=request.user)\n",
+        # a duplicate check on a marker row the handler creates covers the rest
+        "    if Order.objects.filter(ref=request.POST['ref']).exists():\n        return redirect('x')\n    Order.objects.create(ref=request.POST['ref'])\n    OrderLine.objects.create(order_ref=request.POST['ref'])\n    send_receipt.delay(request.POST['ref'])\n",
+        # a row loaded by a project getter that already links to the created row
+        "    cart = get_cart(request)\n    if cart.order_id:\n        return redirect('x')\n    Order.objects.create(cart=cart)\n",
+        # temporary cache rows, cache/render tasks
+        "    CachedFile.objects.create(file=request.FILES['f'])\n",
+        "    cache_dashboard_screenshot.delay(pk)\n",
+        # membership test against a manager lookup
+        "    current = Setting.objects.get_settings_dict()\n    for name in request.POST:\n        if name not in current:\n            Setting.objects.create(name=name)\n",
     ],
 )
 def test_not_findings(tmp_path, body):
-    src = DJANGO_HEAD + "\n\n@require_POST\ndef handler(request, pk=None):\n" + body
+    src = DJANGO_HEAD + "from shop.models import CachedFile, Invite, Member, Profile, Setting\nfrom shop.services import get_cart\nfrom shop.tasks import cache_dashboard_screenshot\n\n\n@require_POST\ndef handler(request, pk=None):\n" + body
     assert _lines(tmp_path, {"shop/views.py": src}) == []
 
 
@@ -263,6 +276,63 @@ def test_not_findings(tmp_path, body):
 def test_findings(tmp_path, body):
     src = DJANGO_HEAD + "from shop.models import Invite, Member\n\n\n@require_POST\ndef handler(request, pk=None):\n" + body
     assert len(_lines(tmp_path, {"shop/views.py": src})) == 1, body
+
+
+def test_state_check_on_a_related_lookup_of_the_view_object(tmp_path):
+    src = DJANGO_HEAD + """
+from django.views import View
+from shop.tasks import transmit_invoice
+
+
+class Retransmit(View):
+    def post(self, request, pk):
+        invoice = self.order.invoices.get(pk=pk)
+        if invoice.transmission_status == "inflight":
+            return redirect("x")
+        transmit_invoice.delay(invoice.pk)
+        return redirect("x")
+
+
+class Transmit(View):
+    def post(self, request, pk):
+        invoice = self.order.invoices.get(pk=pk)
+        transmit_invoice.delay(invoice.pk)
+        return redirect("x")
+"""
+    expected = src.splitlines().index("class Transmit(View):") + 2
+    assert _lines(tmp_path, {"shop/views.py": src}) == [("shop/views.py", expected)]
+
+
+def test_fastapi_classmethod_create_and_lookup(tmp_path):
+    src = """
+from fastapi import APIRouter, Depends, HTTPException
+from sqlalchemy.orm import Session
+from app.deps import get_db
+from app.models import Permission, User
+
+router = APIRouter()
+
+
+@router.post("/users")
+def create_user(name: str, db: Session = Depends(get_db)):
+    if User.get_by(db, field="name", value=name):
+        raise HTTPException(400)
+    user = User.create(db=db, data={"name": name})
+    Permission.create(db=db, data={"user_id": user.id})
+    return user
+
+
+@router.post("/users2")
+def create_user2(name: str, db: Session = Depends(get_db)):
+    user = User.create(db=db, data={"name": name})
+    return user
+
+
+@router.post("/users3")
+def create_user3(name: str):
+    return User.create(name=name)
+"""
+    assert _lines(tmp_path, {"app/api.py": src}) == [("app/api.py", 20)]
 
 
 def test_idempotency_key_read_and_used(tmp_path):

@@ -480,7 +480,9 @@ def lookup_model(ctx, expr: cst.BaseExpression, model_vars=None) -> Optional[Tup
                 owner = dotted_name(recv.value) or ""
                 rel_name = recv.attr.value
                 if owner and rel_name.islower() and rel_name not in _NOT_RELATIONS and (
-                    owner.startswith(_REQUEST_ROOTS) or (model_vars and owner.split(".", 1)[0] in model_vars)
+                    owner.startswith(_REQUEST_ROOTS)
+                    or (model_vars and owner.split(".", 1)[0] in model_vars)
+                    or (owner.startswith("self.") and owner.count(".") == 1)  # self.order.invoices
                 ):
                     return (rel_name, shape)  # request.user.orders.filter(...), order.payments.get(...)
             node = recv

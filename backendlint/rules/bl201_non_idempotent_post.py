@@ -218,9 +218,19 @@ class NonIdempotentPost(Rule):
         relations = getattr(analysis.scope, "flavour", None) and analysis.scope.flavour.relations
         for sub in walk(func.body):
             if isinstance(sub, cst.Call):
-                made = creates.manager_create(ctx, sub) or creates.related_create(sub, analysis.model_vars, relations)
+                made = (
+                    creates.manager_create(ctx, sub)
+                    or creates.related_create(sub, analysis.model_vars, relations)
+                    or creates.model_classmethod_create(ctx, sub, lambda expr: self._is_session(analysis, expr))
+                )
                 if made is not None:
                     created.add(creates.model_key(made.model))
+                elif isinstance(sub.func, cst.Attribute) and sub.func.attr.value in ("save", "add", "add_all"):
+                    # Order(...).save(), session.add(Order(...))
+                    for candidate in [sub.func.value] + [arg.value for arg in sub.args]:
+                        built = creates.model_construction(ctx, candidate)
+                        if built:
+                            created.add(creates.model_key(built))
         for var_values in values.values():
             for value in var_values:
                 built = creates.model_construction(ctx, side_effects.unwrap(value))
@@ -618,9 +628,13 @@ def _guard(state: State, model: str, created: FrozenSet[str] = frozenset()) -> S
     return state.with_(models=state.models | {key}, effects=True)
 
 
-def _exits(body) -> bool:
+def _exits(body, depth: int = 0) -> bool:
+    """The block returns/raises/continues (also from a nested ``if`` at its top level: a
+    duplicate check whose "already there" path usually returns is taken as one)."""
     stmts = body.body if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
     for stmt in stmts:
+        if isinstance(stmt, cst.If) and depth < 2 and _exits(stmt.body, depth + 1):
+            return True
         smalls = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ([stmt] if isinstance(stmt, cst.BaseSmallStatement) else [])
         for small in smalls:
             if isinstance(small, (cst.Return, cst.Raise, cst.Continue, cst.Break)):
