@@ -308,6 +308,9 @@ class _Summariser:
             if self.budget < 0:
                 return
             if isinstance(stmt, ast.Assign):
+                if (len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                        and stmt.targets[0].id in self.env and _refines(stmt.value, stmt.targets[0].id)):
+                    continue  # qs = qs.filter(...): loads nothing more; keeps summaries small
                 value = self.expr(stmt.value)
                 for target in stmt.targets:
                     self.assign(target, value, conditional)
@@ -337,6 +340,21 @@ class _Summariser:
             elif type(stmt).__name__ == "Match":
                 for case in stmt.cases:
                     self.block(case.body, True)
+
+
+_REFINE = frozenset({"filter", "exclude", "order_by", "distinct", "annotate", "alias", "only", "defer",
+                     "using", "none", "reverse", "select_for_update", "extra", "complex_filter", "all",
+                     "filter_by", "where", "limit", "offset", "join", "outerjoin", "group_by", "having"})
+
+
+def _refines(value: ast.AST, name: str) -> bool:
+    """Is ``value`` ``name.filter(...).order_by(...)`` (a chain that loads nothing new)?"""
+    cur = value
+    steps = 0
+    while isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute) and cur.func.attr in _REFINE:
+        cur = cur.func.value
+        steps += 1
+    return steps > 0 and isinstance(cur, ast.Name) and cur.id == name
 
 
 def _looks_query(node: Any, in_manager: bool) -> bool:
@@ -544,12 +562,18 @@ def _is_relationship_call(call: ast.Call, imports: AstImports) -> bool:
     return q.startswith(("sqlalchemy", "sqlmodel", "flask_sqlalchemy")) or "." in dotted
 
 
+_SA_LIBS = ("sqlalchemy", "sqlmodel", "flask_sqlalchemy")
+
+
 def _is_sa_column(call: ast.Call, imports: AstImports) -> bool:
     dotted = ast_dotted(call.func)
     last = _last(dotted)
-    if last in ("Column", "mapped_column", "column_property", "synonym", "deferred", "composite"):
+    if last not in ("Column", "mapped_column", "column_property", "synonym", "deferred", "composite"):
+        return False
+    if last == "mapped_column":
         return True
-    return False
+    q = imports.resolve(dotted) or ""
+    return q.startswith(_SA_LIBS) or dotted in ("db.Column", "sa.Column")
 
 
 def _dj_field_kind(callee: Optional[str]) -> Optional[str]:
@@ -635,8 +659,8 @@ def _class_record(node: ast.ClassDef, imports: AstImports, module: str) -> Dict[
             summary = _summary(stmt, imports, in_manager or stmt.name == "get_queryset")
             if summary:
                 methods[stmt.name] = summary
-            elif in_manager:
-                methods[stmt.name] = 0  # a custom method we do not understand
+            elif in_manager or stmt.name in ("get_queryset", "get_object"):
+                methods[stmt.name] = 0  # defined, but not understood: hides the default
             continue
         else:
             continue
@@ -731,7 +755,7 @@ def _interesting(rec: Dict[str, Any]) -> bool:
 class OrmModels(FactCollector):
     kind = KIND
     requires = ("class ", "def ", "declarative_base", "SQLAlchemy")
-    version = 4
+    version = 6
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str) -> Any:
         imports = AstImports(module_name, relpath.endswith("__init__.py") or relpath.endswith("__init__.pyi"))
@@ -749,6 +773,7 @@ class OrmModels(FactCollector):
                 imports.add(node)
         db_vars: List[str] = []
         fq_vars: Dict[str, list] = {}
+        aliases: Dict[str, str] = {}
         for stmt in top:
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 imports.local(stmt.name)
@@ -765,6 +790,11 @@ class OrmModels(FactCollector):
                             func = value.func
                             if isinstance(func, ast.Attribute) and func.attr == "from_queryset":
                                 fq_vars[t.id] = [ast_dotted(func.value), ast_dotted(value.args[0]) if value.args else None]
+                            if last == "get_model":
+                                # Product = get_model("catalogue", "Product") (apps.get_model, oscar)
+                                strs = [_const_str(a) for a in value.args]
+                                if strs and all(strs) and len(strs) <= 2:
+                                    aliases[t.id] = ".".join(strs)
         classes: Dict[str, Any] = {}
         functions: Dict[str, Any] = {}
         for stmt in top:
@@ -789,6 +819,8 @@ class OrmModels(FactCollector):
             part["f"] = functions
         if db_vars:
             part["db"] = db_vars
+        if aliases:
+            part["al"] = aliases
         return part if len(part) > 1 else None
 
     def merge(self, parts: Dict[str, Any]) -> Any:
@@ -877,6 +909,7 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
     modules: Dict[str, str] = {}
     functions: Dict[str, Any] = {}
     db_vars = set()
+    alias_refs: Dict[str, Tuple[str, str]] = {}
     for relpath, part in parts.items():
         if not isinstance(part, dict):
             continue
@@ -889,6 +922,8 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
             functions[f"{module}.{name}" if module else name] = summary
         for var in part.get("db", ()):
             db_vars.add(f"{module}.{var}" if module else var)
+        for var, ref in part.get("al", {}).items():
+            alias_refs[f"{module}.{var}" if module else var] = (ref, module)
     heads = frozenset(m.split(".", 1)[0] for m in modules.values() if m) | frozenset(
         k.split(".", 1)[0] for k in functions)
     res = _Resolver(classes, heads)
@@ -980,7 +1015,7 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
             return resolve_ref(rest, dj_pool, names, modules[owner], heads)
         if rest == "self":
             return owner
-        if "." in rest:
+        if "." in rest or owner is None:
             app, _, name = rest.rpartition(".")
             cands = [k for k in names.get(name, ()) if k in dj_set and labels[k] == app]
             if len(cands) == 1:
@@ -1095,7 +1130,8 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
         if bases.get(key):
             entry["b"] = bases[key]
         if rec.get("f"):
-            entry["f"] = {m: s for m, s in rec["f"].items() if s}
+            entry["f"] = {m: s for m, s in rec["f"].items()
+                          if s or m in ("get_queryset", "get_object") or key in manager_like}
             if key in manager_like:
                 qs_methods.update(rec["f"])
         if rec.get("q"):
@@ -1121,6 +1157,11 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
         for k in [key] + anc[key]:
             if k not in cls_out:
                 cls_out[k] = {"b": bases[k]} if bases.get(k) else {}
+    aliases: Dict[str, str] = {}
+    for var, (ref, module) in alias_refs.items():
+        key = dj_target("s:" + ref, None) if "." in ref else None
+        if key:
+            aliases[var] = key
     out_names: Dict[str, List[str]] = {}
     for key in list(dj) + list(sa) + list(cls_out):
         out_names.setdefault(key.rsplit(".", 1)[-1], [])
@@ -1135,6 +1176,7 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
         "qsm": sorted(qs_methods - {"get_queryset", "__init__"}),
         "user": user_model,
         "heads": sorted(heads),
+        "alias": aliases,
     }
 
 

@@ -117,10 +117,16 @@ def cx(node: cst.CSTNode) -> tuple:
         if isinstance(node.operator, cst.Not):
             return ("nt", node, cx(node.expression))
         return ("x", node, [cx(node.expression)])
-    if tp is cst.BooleanOperation:
-        return ("bo", node, [cx(node.left), cx(node.right)])
-    if tp is cst.BinaryOperation:
-        return ("x", node, [cx(node.left), cx(node.right)])
+    if tp is cst.BooleanOperation or tp is cst.BinaryOperation:
+        # long chains (a + b + c ...) nest to the left: flatten them without recursion
+        operands = []
+        cur = node
+        while type(cur) is tp:
+            operands.append(cur.right)
+            cur = cur.left
+        operands.append(cur)
+        kids = [cx(o) for o in reversed(operands)]
+        return ("bo" if tp is cst.BooleanOperation else "x", node, kids)
     if tp is cst.IfExp:
         return ("ie", node, cx(node.test), cx(node.body), cx(node.orelse))
     if tp is cst.NamedExpr:
@@ -220,7 +226,7 @@ def render(e: Any, budget: int = 6) -> str:
     if k == "a":
         return f"{render(e[2], budget - 1)}.{e[3]}"
     if k == "c":
-        inner = "..." if (e[3] or e[4]) else ""
+        inner = "..." if (e[3] or e[4] or e[5]) else ""
         return f"{render(e[2], budget - 1)}({inner})"
     if k == "i":
         return f"{render(e[2], budget - 1)}[...]"
@@ -228,6 +234,8 @@ def render(e: Any, budget: int = 6) -> str:
         return f"await {render(e[2], budget - 1)}"
     if k == "s":
         return repr(e[2]) if len(e[2]) < 20 else "'...'"
+    if k == "t":
+        return "(...)"
     return "..."
 
 
@@ -377,7 +385,7 @@ _LIBS = frozenset({"sqlalchemy", "sqlmodel", "django", "requests", "httpx", "aio
 
 
 class Loop:
-    __slots__ = ("id", "node", "src", "src_e", "literal", "depth")
+    __slots__ = ("id", "node", "src", "src_e", "literal", "depth", "batch")
 
     def __init__(self, ident: int, node: Any, src: Val, src_e: Any, literal: bool, depth: int):
         self.id = ident
@@ -386,12 +394,13 @@ class Loop:
         self.src_e = src_e
         self.literal = literal
         self.depth = depth
+        self.batch = False
 
 
 class Access:
     """A BL401 finding candidate: a relation read per row of a loop."""
 
-    __slots__ = ("node", "fw", "model", "attr", "kind", "path", "root", "pk", "trail", "lazy", "single")
+    __slots__ = ("node", "fw", "model", "attr", "kind", "path", "root", "pk", "trail", "lazy", "single", "meth")
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -434,6 +443,7 @@ class FactsView:
         self.qsm = frozenset(data.get("qsm", ()))
         self.user = data.get("user")
         self.heads = frozenset(data.get("heads", ()))
+        self.alias = data.get("alias", {})
         self._refs: Dict[Tuple[str, str], Any] = {}
         self._methods: Dict[Tuple[str, str, bool], Any] = {}
 
@@ -442,7 +452,7 @@ class FactsView:
         if key in self._refs:
             return self._refs[key]
         out = None
-        k = q if q in self.dj or q in self.sa else None
+        k = q if q in self.dj or q in self.sa else self.alias.get(q)
         if k is None:
             name = q.lstrip("?").rsplit(".", 1)[-1]
             if name in self.names and name[:1].isupper():
@@ -504,8 +514,8 @@ class FactsView:
                 continue
             if not (first and skip_self):
                 s = entry.get("f", {}).get(method)
-                if s:
-                    out = (s, k)
+                if s is not None:
+                    out = (s, k)  # s == 0: defined but not understood
                     break
             first = False
             work.extend(entry.get("b", ()))
@@ -539,6 +549,7 @@ class FileAnalysis:
         self.facts = FactsView.of(ctx.facts.get(KIND) if ctx.facts is not None else None)
         self.module = ctx.module_name
         self.star = "import *" in ctx.source
+        self.consts = _module_strings(ctx.module)
         self.accesses: Dict[Tuple[int, str], Access] = {}
         self.access_order: List[Tuple[int, str]] = []
         self.queries: Dict[int, Query] = {}
@@ -558,6 +569,35 @@ class FileAnalysis:
 
     def resolve(self, name: str) -> Optional[str]:
         return self.ctx.imports.resolve_dotted(name)
+
+
+def _module_strings(module: cst.Module) -> Dict[str, str]:
+    """``QUERY = "SELECT ..."`` / ``QUERY = text("...")`` at module level."""
+    out: Dict[str, str] = {}
+    for st in module.body:
+        if not isinstance(st, cst.SimpleStatementLine):
+            continue
+        for small in st.body:
+            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                value = small.value
+                if isinstance(value, cst.Call) and value.args and _dotted_last(value.func) == "text":
+                    value = value.args[0].value
+                if isinstance(value, (cst.SimpleString, cst.ConcatenatedString)):
+                    try:
+                        text = value.evaluated_value
+                    except Exception:  # noqa: BLE001
+                        continue
+                    if isinstance(text, str):
+                        out[small.targets[0].target.value] = text
+    return out
+
+
+def _dotted_last(node: cst.CSTNode) -> str:
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if isinstance(node, cst.Name):
+        return node.value
+    return ""
 
 
 def _qual_last(q: str) -> str:
@@ -632,6 +672,10 @@ class Fn:
         self.env: Dict[str, Val] = {}
         self.loops: List[Loop] = []
         self.blocks: List[Tuple[Optional[str], Optional[int]]] = []
+        self.guards: List[FrozenSet] = []  # loops whose rows a change-detection ``if`` tests
+        self.atomics: List[int] = []  # loop depths at which a per-item transaction was opened
+        self.rare = 0  # inside an except handler
+        self.writing = 0  # evaluating the receiver of a write (``.delete()``)
 
     # -- entry points ----------------------------------------------------------------
     def run(self) -> None:
@@ -694,11 +738,59 @@ class Fn:
 
     # -- events ------------------------------------------------------------------------
     def _once(self, loop: Loop) -> bool:
-        """Is the current point run at most once per entry into ``loop``?"""
+        """Is the current point run at most once per entry into ``loop`` (or per group)?"""
         for end, inner in self.blocks[loop.depth:]:
             if end in ("R", "X") or (end == "B" and inner == loop.id):
                 return True
+        for guarded in self.guards:
+            if loop.id in guarded:
+                return True
         return False
+
+    def guard_of(self, test: Any, body: list) -> FrozenSet:
+        """Loops whose rows a change-detection test reads.
+
+        ``if last != row.event_id: last = row.event_id; ...`` and ``if row.event_id not
+        in cache: cache[row.event_id] = ...`` run their body once per distinct value,
+        not once per row.
+        """
+        if test[0] == "bo":
+            return _union(self.guard_of(sub, body) for sub in test[2])
+        if test[0] != "cm" or len(test[3]) != 1:
+            return EMPTY
+        op, right = test[3][0]
+        left = test[2]
+        if op not in ("NotEqual", "NotIn", "IsNot"):
+            return EMPTY
+        sides = [(left, right), (right, left)] if op != "NotIn" else [(left, right)]
+        for row_side, var_side in sides:
+            var = _dotted_ir(var_side)
+            if not var:
+                continue
+            loops = frozenset(l for l in self._row_loops(row_side) | set(self.ev(row_side).taint)
+                              if self._active(l) is not None)
+            if loops and _assigns(body, var, op == "NotIn"):
+                return loops
+        return EMPTY
+
+    def _row_loops(self, e: Any) -> set:
+        out = set()
+        work = [e]
+        while work:
+            cur = work.pop()
+            if not isinstance(cur, tuple) or not cur:
+                continue
+            if cur[0] == "n":
+                v = self.env.get(cur[2])
+                if v is not None and v.k == "row" and v.loop is not None:
+                    out.add(v.loop)
+            elif cur[0] in ("a", "i"):
+                work.append(cur[2])
+            elif cur[0] in ("t", "x"):
+                work.extend(cur[2])
+            elif cur[0] == "c":
+                work.extend(cur[3])
+        return out
 
     def _active(self, loop_id: Optional[int]) -> Optional[Loop]:
         if loop_id is None:
@@ -709,8 +801,8 @@ class Fn:
         return None
 
     def access(self, row: Val, attr: str, kind: str, node: Any, pk: bool = False, lazy: Optional[str] = None,
-               single: bool = True) -> None:
-        if self.silent:
+               single: bool = True, meth: Optional[str] = None) -> None:
+        if self.silent or self.rare or self.writing:
             return
         loop = self._active(row.loop)
         if loop is None or self._once(loop):
@@ -721,14 +813,29 @@ class Fn:
             return
         root = row.root if row.root is not None else loop.src
         self.fa.accesses[key] = Access(node=node, fw=row.fw, model=row.model, attr=attr, kind=kind, path=path,
-                                       root=root, pk=pk, trail=row.trail, lazy=lazy, single=single)
+                                       root=root, pk=pk, trail=row.trail, lazy=lazy, single=single, meth=meth)
         self.fa.access_order.append(key)
 
+    def is_transaction(self, item: Any) -> bool:
+        """``transaction.atomic()`` / ``session.begin()``: a unit of work per loop item."""
+        if item[0] != "c":
+            return False
+        func = item[2]
+        if func[0] == "a" and func[3] in ("begin", "begin_nested"):
+            return True
+        dotted = _dotted_ir(func)
+        if not dotted or self.foreign:
+            return False
+        q = self.fa.resolve(dotted) or ""
+        return q.startswith("django.db.transaction.") and q.endswith("atomic")
+
     def query(self, node: Any, taint: FrozenSet, desc: str, kind: str) -> None:
-        if self.silent or not self.loops or not taint or node is None:
+        if self.silent or not self.loops or not taint or node is None or self.rare:
             return
-        for loop in self.loops:
-            if loop.id in taint and not loop.literal and not self._once(loop):
+        for i, loop in enumerate(self.loops):
+            if any(depth > i for depth in self.atomics):
+                return  # each item in its own transaction: deliberate per-item work
+            if loop.id in taint and not loop.literal and not loop.batch and not self._once(loop):
                 if id(node) not in self.fa.queries:
                     self.fa.queries[id(node)] = Query(node, desc, loop, kind)
                 return
@@ -779,7 +886,15 @@ class Fn:
                 self.ev(st[2])
         elif k == "I":
             self.test(st[2])
-            self.branches([st[3], st[4]])
+            guard = self.guard_of(st[2], st[3]) if self.loops else EMPTY
+            if guard:
+                self.guards.append(guard)
+                try:
+                    self.branches([st[3], st[4]])
+                finally:
+                    self.guards.pop()
+            else:
+                self.branches([st[3], st[4]])
         elif k == "F":
             self.for_stmt(st)
         elif k == "W":
@@ -788,18 +903,32 @@ class Fn:
             if st[4]:
                 self.block(st[4])
         elif k == "WI":
+            atomic = False
             for item, target in st[2]:
                 v = self.ev(item)
+                atomic = atomic or self.is_transaction(item)
                 if target is not None:
                     if v.k == "session" or (v.k == "?" and _sessionish(item) and item[0] == "c"):
                         v = Val("session", asyn=st[4] or v.asyn)
                     self.bind(target, v)
-            self.block(st[3])
+            if atomic and self.loops:
+                self.atomics.append(len(self.loops))
+                try:
+                    self.block(st[3])
+                finally:
+                    self.atomics.pop()
+            else:
+                self.block(st[3])
         elif k == "T":
             self.block(st[2])
             bodies = [h[1] for h in st[3]]
             if bodies or st[4]:
-                self.branches(bodies + [st[4]])
+                # error handlers are fallbacks, not the per-row path
+                self.rare += 1
+                try:
+                    self.branches(bodies + [st[4]])
+                finally:
+                    self.rare -= 1
             if st[5]:
                 self.block(st[5])
         elif k == "M":
@@ -809,7 +938,8 @@ class Fn:
     def for_stmt(self, st: tuple) -> None:
         _, node, target, iter_e, body, orelse, is_async = st
         it = self.ev(iter_e)
-        loop = self.fa.new_loop(node, it, iter_e, _is_literal(iter_e), len(self.blocks))
+        loop = self.fa.new_loop(node, it, iter_e, _is_literal(iter_e, it), len(self.blocks))
+        loop.batch = _is_batching(iter_e, target)
         elem = self.iterate(it, iter_e, loop)
         env0 = self.env
         self.env = dict(env0)
@@ -885,10 +1015,14 @@ class Fn:
             return v
         if k == "t":
             vals = [self.ev(x) for x in e[2]]
-            return Val("tuple", extra=vals, taint=_union(v.taint for v in vals))
+            lit = "lit" if all(x[0] in ("s", "k") for x in e[2]) else None
+            return Val("tuple", extra=vals, taint=_union(v.taint for v in vals), coll=lit)
         if k == "d":
             vals = [self.ev(x) for x in e[2]] + [self.ev(x) for x in e[3]]
-            return unknown(_union(v.taint for v in vals))
+            taint = _union(v.taint for v in vals)
+            if len(e[2]) == len(e[3]) and all(x[0] in ("s", "k") for x in e[2]):
+                return Val("tuple", coll="lit", taint=taint)
+            return unknown(taint)
         if k == "cp":
             return self.comp(e)
         if k == "cm":
@@ -931,7 +1065,11 @@ class Fn:
             return v
         if self.foreign:
             return Val("b", extra=n) if n in BUILTINS else UNKNOWN
+        if n in self.fa.consts:
+            return Val("const", extra=self.fa.consts[n])
         q = self.fa.resolve(n)
+        if q is None and n[:1].isupper():
+            q = f"{self.fa.module}.{n}" if f"{self.fa.module}.{n}" in self.facts.alias else None
         if q is not None:
             return self.glob(q, n, e)
         if n in BUILTINS:
@@ -967,7 +1105,10 @@ class Fn:
         base = self.ev(base_e)
         bk = base.k
         if bk == "row":
-            return self.rel_read(base, a, node)
+            v = self.rel_read(base, a, node)
+            if v.k in ("row", "rel", "rows") and v.model is not None:
+                v = v.but(desc=render(e))
+            return v
         if bk == "model":
             return self.model_attr(base, a, e)
         if bk == "self":
@@ -1021,8 +1162,9 @@ class Fn:
             info = self.facts.dj_rel(row.model, a)
             if info is None:
                 if row.ta and a in row.ta:
-                    model, eager = row.ta[a]
+                    model, eager, backref = row.ta[a]
                     return Val("rows", fw="dj", model=model, eager=eager, taint=row.taint, desc=f"{row.desc}.{a}",
+                               backref=backref,
                                trail=row.trail + ((row.model, a, False),), root=self.root_of(row))
                 return unknown(row.taint)
             kind, target, extra = info
@@ -1033,7 +1175,7 @@ class Fn:
                 if not loaded:
                     self.access(row, a, kind, node, pk=pk)
                 return Val("row", fw="dj", model=target, taint=row.taint, loop=row.loop,
-                           eager=sub_eager(row.eager, a) if loaded else frozenset({"*"}),
+                           eager=sub_eager(row.eager, a) if loaded else (frozenset({"*"}) if row.loop is not None else EMPTY),
                            allsel=row.allsel, trail=trail, root=root, desc=f"{row.desc}.{a}")
             backref = extra if kind == "rfk" else None
             return Val("rel", fw="dj", model=target, taint=row.taint, loop=row.loop, backref=backref,
@@ -1050,7 +1192,7 @@ class Fn:
             coll = uselist is not False or lazy == "dynamic"
             trail = row.trail + ((row.model, a, uselist is False),)
             return Val("row", fw="sa", model=target, taint=row.taint, loop=row.loop, asyn=row.asyn,
-                       eager=sub_eager(row.eager, a) if loaded else frozenset({"*"}),
+                       eager=sub_eager(row.eager, a) if loaded else (frozenset({"*"}) if row.loop is not None else EMPTY),
                        trail=trail, root=self.root_of(row), desc=f"{row.desc}.{a}", backref=inverse,
                        coll=(row, a, loaded) if coll else None, node=node)
         return unknown(row.taint)
@@ -1075,7 +1217,15 @@ class Fn:
     def call(self, e: Any) -> Val:
         func = e[2]
         if func[0] == "a":
-            recv = self.ev(func[2])
+            if func[3] in DJ_WRITE:
+                # o.tags.all().delete(): a write through the relation, not a read
+                self.writing += 1
+                try:
+                    recv = self.ev(func[2])
+                finally:
+                    self.writing -= 1
+            else:
+                recv = self.ev(func[2])
             if recv.k == "g":
                 q = f"{recv.extra}.{func[3]}"
                 if q.split(".", 1)[0] in _LIBS:
@@ -1089,7 +1239,7 @@ class Fn:
 
     def evaluate(self, v: Val, node: Any, how: str) -> None:
         """A lazy queryset is evaluated here (iteration, bool, len, list, ``in``, index)."""
-        if v.k in ("qs", "vals") and (v.model is not None or v.fw == "sa") and v.extra != "viarel":
+        if v.k in ("qs", "vals") and (v.model is not None or v.fw == "sa") and not v.extra:
             self.query(node, v.taint, v.desc, v.fw or "dj")
 
     def as_rows(self, v: Val) -> Val:
@@ -1112,7 +1262,9 @@ class Fn:
             at = EMPTY
         taint = recv.taint | at
         k = recv.k
-        desc = f"{recv.desc or render(recv_e)}.{meth}({'...' if e[3] or e[4] else ''})"
+        if e[5] and meth in ("select_related", "prefetch_related", "options"):
+            argv = argv + [Val("?")]  # *fields: we cannot tell what is loaded
+        desc = f"{recv.desc or render(recv_e)}.{meth}({'...' if e[3] or e[4] or e[5] else ''})"
         if k in ("qs", "vals") and recv.fw == "dj":
             return self.dj_method(recv, meth, argv, kwv, taint, node, desc)
         if k == "rel":
@@ -1170,13 +1322,15 @@ class Fn:
                 return unknown(taint)
             return unknown(taint)
         if k == "session":
-            return self.session_method(recv, meth, argv, at, node, desc, recv_e, True)
+            return self.session_method(recv, meth, argv, at, node, desc, recv_e, True, e[3])
         if k == "cursor":
-            return self.cursor_method(meth, argv, at, node, desc)
+            return self.cursor_method(meth, argv, at, node, desc, e)
         if k in ("conn", "connmeth") and meth == "cursor":
             return Val("cursor")
         if k == "http":
             return unknown(taint)
+        if k == "tuple" and recv.coll == "lit" and meth in ("items", "keys", "values", "copy"):
+            return Val("tuple", coll="lit", taint=taint)
         if k == "g" and recv.extra and str(recv.extra).startswith(_HTTP):
             if meth in ("Session", "session", "Client", "AsyncClient", "ClientSession"):
                 return Val("http")
@@ -1192,10 +1346,14 @@ class Fn:
         # receivers we do not know: session / cursor by name
         if meth == "cursor":
             return Val("cursor")
+        if k in ("?", "g") and meth in ("update", "insert", "delete") and not e[3] and not e[4]:
+            return Val("dml", taint=taint)  # table.update().where(...)
+        if k == "dml":
+            return recv.but(taint=taint)
         if meth in ("get", "query", "scalars", "scalar", "execute", "exec", "get_one") and k in ("?", "g", "b") and _sessionish(recv_e):
-            return self.session_method(recv, meth, argv, at, node, desc, recv_e, False)
+            return self.session_method(recv, meth, argv, at, node, desc, recv_e, False, e[3])
         if meth == "execute" and k in ("?", "g") and (_cursorish(recv_e) or _connish(recv_e)):
-            return self.cursor_method(meth, argv, at, node, desc)
+            return self.cursor_method(meth, argv, at, node, desc, e)
         if k in ("?", "g") and meth in ("paginate", "get_or_404", "first_or_404", "one_or_404") and argv:
             # Flask-SQLAlchemy db.paginate(select(M)) / db.get_or_404(M, id)
             first = argv[0]
@@ -1230,19 +1388,22 @@ class Fn:
             if meth == "prefetch_related":
                 eager, ta = _prefetches(argv, recv.eager, recv.ta, self.facts, recv.model)
                 return recv.but(eager=eager, ta=ta, taint=taint, desc=desc)
+            if meth == "select_for_update":
+                # rows locked one at a time, usually each in its own transaction: deliberate
+                return recv.but(taint=taint, desc=desc, extra=recv.extra or "lock")
             if meth == "fetch_mode":
                 return recv.but(eager=frozenset({"*"}), taint=taint, desc=desc)
             if meth in ("values", "values_list"):
                 return recv.but(k="vals", taint=taint, desc=desc)
             return recv.but(taint=taint, desc=desc)
         if meth in DJ_ONE:
-            if recv.extra != "viarel":
+            if not recv.extra:
                 self.query(node, taint, desc, "dj")
             if recv.k == "qs":
-                return self.instance(recv, taint)
+                return self.instance(recv, taint).but(desc=desc)
             return unknown(taint)
         if meth in DJ_VAL:
-            if recv.extra != "viarel":
+            if not recv.extra:
                 self.query(node, taint, desc, "dj")
             return unknown(taint)
         if meth in DJ_WRITE:
@@ -1274,7 +1435,7 @@ class Fn:
         if not reading:
             return unknown(taint)
         if not loaded:
-            self.access(owner, attr, kind, recv.node)
+            self.access(owner, attr, kind, recv.node, meth=meth)
         if owner.loop is None and not owner.opaque and (meth in DJ_ONE or meth in DJ_VAL):
             self.query(node, taint - owner.taint, desc, "dj")
         elif owner.loop is None and owner.opaque and (meth in DJ_ONE or meth in DJ_VAL) and meth not in ("count", "exists"):
@@ -1315,7 +1476,7 @@ class Fn:
             return Val("page", extra=self.as_rows(recv).but(desc=desc, node=node), taint=taint)
         return unknown(taint)
 
-    def session_method(self, recv: Val, meth: str, argv, at, node, desc, recv_e, sure: bool) -> Val:
+    def session_method(self, recv: Val, meth: str, argv, at, node, desc, recv_e, sure: bool, argv_e=()) -> Val:
         asyn = recv.asyn
         first = argv[0] if argv else UNKNOWN
         if meth == "query":
@@ -1331,11 +1492,10 @@ class Fn:
                 return Val("row", fw="sa", model=first.model, desc=desc, asyn=asyn)
             return unknown(at)
         if meth in ("scalars", "exec", "execute", "scalar"):
-            if first.k == "dml":
+            reads = _reads(first, argv_e[0] if argv_e else None)
+            if reads is False:
                 return unknown(at)
-            if first.k == "stmt" or sure or first.k == "sql" or (first.k == "const" and isinstance(first.extra, str) and meth == "execute"):
-                if first.k == "const" and _is_write_sql(first.extra):
-                    return unknown(at)
+            if reads or (sure and meth != "execute"):
                 self.query(node, at, desc, "sa")
                 if first.k == "stmt":
                     if meth in ("scalars", "exec"):
@@ -1347,14 +1507,15 @@ class Fn:
                 return unknown(at)
         return unknown(at)
 
-    def cursor_method(self, meth: str, argv, at, node, desc) -> Val:
+    def cursor_method(self, meth: str, argv, at, node, desc, e: Any = None) -> Val:
         if meth == "execute" and argv:
-            sql = argv[0]
-            if sql.k == "const" and _is_write_sql(sql.extra):
-                return unknown(at)
-            if sql.k == "dml":
-                return unknown(at)
-            self.query(node, at, desc, "cursor")
+            if not _reads(argv[0], e[3][0] if e is not None and e[3] else None):
+                return unknown(at)  # a write, or a statement we cannot read
+            taint = at
+            if e is not None and e[3] and e[3][0][0] in ("n", "a", "i"):
+                # the statement itself comes from the loop: a list of statements, not a lookup
+                taint = _union(v.taint for v in argv[1:]) | _union(self.ev(v).taint for _, v in e[4])
+            self.query(node, taint, desc, "cursor")
         return unknown(at)
 
     def self_method(self, recv: Val, meth: str, argv, taint, node, desc) -> Val:
@@ -1402,7 +1563,7 @@ class Fn:
             if summary and self.depth < 4:
                 got = self.summary(summary, None, None)
                 if got.k in ("qs", "rows", "vals", "stmt"):
-                    return got.but(taint=got.taint | taint, desc=f"{f.desc}({'...' if e[3] or e[4] else ''})", node=node)
+                    return got.but(taint=got.taint | taint, desc=f"{f.desc}({'...' if e[3] or e[4] or e[5] else ''})", node=node)
             return unknown(taint)
         if fk == "model":
             return Val("row", fw=f.fw, model=f.model, eager=frozenset({"*"}), taint=taint)
@@ -1426,6 +1587,8 @@ class Fn:
         argv, kwv, at = self.args(e)
         first = argv[0] if argv else UNKNOWN
         if name in ("list", "tuple", "sorted", "set", "frozenset", "reversed", "iter"):
+            if first.k == "tuple" and first.coll == "lit":
+                return first
             self.evaluate(first, node, name)
             if first.k in ("qs", "rows") or (first.k == "row" and first.coll is not None):
                 return self.as_rows(first).but(taint=at)
@@ -1443,14 +1606,14 @@ class Fn:
         node = e[1]
         last = _qual_last(q)
         head = q.split(".", 1)[0]
-        desc = f"{render(e[2])}({'...' if e[3] or e[4] else ''})"
+        desc = f"{render(e[2])}({'...' if e[3] or e[4] or e[5] else ''})"
         if head in ("sqlalchemy", "sqlmodel"):
             if last == "select":
                 first = argv[0] if argv else UNKNOWN
                 model = first.model if first.k == "model" and first.fw == "sa" and len(argv) == 1 else None
                 return Val("stmt", fw="sa", model=model, desc=desc, node=node, taint=at)
             if last == "text":
-                return Val("sql", taint=at)
+                return Val("sql", taint=at, extra=_const_str(argv[0]) if argv else None)
             if last in ("insert", "update", "delete"):
                 return Val("dml", taint=at)
             if last in LOADERS_EAGER or last in LOADERS_LAZY or last in LOADERS_COLUMN:
@@ -1574,7 +1737,8 @@ class Fn:
         try:
             for target, iter_e, ifs, is_async in gens:
                 it = self.ev(iter_e)
-                loop = self.fa.new_loop(node, it, iter_e, _is_literal(iter_e), len(self.blocks))
+                loop = self.fa.new_loop(node, it, iter_e, _is_literal(iter_e, it), len(self.blocks))
+                loop.batch = _is_batching(iter_e, target)
                 elem = self.iterate(it, iter_e, loop)
                 self.bind(target, elem)
                 self.loops.append(loop)
@@ -1617,6 +1781,32 @@ class Fn:
         return out or UNKNOWN
 
 
+def _assigns(body: list, var: str, container: bool) -> bool:
+    """Does ``body`` (re)assign ``var``, or (``container``) store into it?"""
+    work = list(body)
+    while work:
+        st = work.pop()
+        k = st[0]
+        if k == "A":
+            for t in st[2]:
+                if not container and _dotted_ir(t) == var:
+                    return True
+                if container and t[0] == "i" and _dotted_ir(t[2]) == var:
+                    return True
+        elif k == "E" and container:
+            e = st[2]
+            if e[0] == "c" and e[2][0] == "a" and e[2][3] in ("add", "append", "setdefault", "update") and _dotted_ir(e[2][2]) == var:
+                return True
+        elif k == "I":
+            work.extend(st[3])
+            work.extend(st[4])
+        elif k in ("WI",):
+            work.extend(st[3])
+        elif k == "T":
+            work.extend(st[2])
+    return False
+
+
 def _row_desc(loop: Loop) -> str:
     return "row"
 
@@ -1642,12 +1832,57 @@ def merge_env(a: Dict[str, Val], b: Dict[str, Val]) -> Dict[str, Val]:
     return out
 
 
-def _is_literal(e: Any) -> bool:
+def _is_literal(e: Any, it: Optional[Val] = None) -> bool:
+    """A loop over a fixed, small collection written in the code (or configuration)."""
     if e[0] == "t":
-        return all(x[0] in ("s", "k") or (x[0] == "t" and _is_literal(x)) for x in e[2])
+        return all(x[0] in ("s", "k", "n", "a") or (x[0] == "t" and _is_literal(x)) for x in e[2])
     if e[0] == "c" and e[2][0] == "n" and e[2][2] == "range" and all(a[0] == "k" for a in e[3]):
         return True
+    if e[0] == "c" and e[2][0] == "a" and e[2][3] in ("items", "keys", "values") and not e[3]:
+        return _is_literal(e[2][2])
+    if e[0] == "c" and e[2][0] == "n" and e[2][2] in ("sorted", "list", "tuple", "reversed", "enumerate", "set") and e[3]:
+        return _is_literal(e[3][0])
+    if e[0] in ("n", "a"):
+        last = e[2] if e[0] == "n" else e[3]
+        if len(last) > 1 and last.isupper():
+            return True  # CHOICES, settings.DEFAULT_GROUPS
+        if last[:1].isupper() and (it is None or it.k in ("class", "g", "?")):
+            return True  # an enum or a choices class
+    if it is not None and it.coll == "lit":
+        return True
     return False
+
+
+def _is_batching(iter_e: Any, target: Any) -> bool:
+    """``for chunk in chunked(ids, 500)`` / ``for start in range(0, n, 1000)``: batches."""
+    if target is not None and target[0] == "n" and any(w in target[2].lower() for w in ("chunk", "batch", "page", "offset", "slice")):
+        return True
+    if iter_e[0] == "c":
+        name = _last_name(iter_e[2]).lower().rstrip("()")
+        if name == "range" and len(iter_e[3]) == 3:
+            return True
+        if any(w in name for w in ("chunk", "batch", "grouper", "paginat", "slices", "partition")):
+            return True
+    return False
+
+
+def _reads(v: Val, ir: Any) -> Optional[bool]:
+    """Does this executed statement read (True), write (False), or cannot we tell (None)?"""
+    if v.k == "stmt":
+        return v.extra != "lock"
+    if v.k == "dml":
+        return False
+    text = v.extra if v.k in ("sql", "const") and isinstance(v.extra, str) else None
+    if text is not None:
+        head = text.lstrip().lstrip("(").split(None, 1)[0].lower() if text.strip() else ""
+        if head in ("select", "with"):
+            return " for update" not in text.lower()
+        return False
+    if ir is not None and ir[0] in ("n", "a"):
+        name = (ir[2] if ir[0] == "n" else ir[3]).lower()
+        if any(w in name for w in ("update", "insert", "delete", "upsert", "merge", "create", "drop", "alter", "truncate")):
+            return False
+    return None
 
 
 def _is_write_sql(text: Any) -> bool:
@@ -1681,8 +1916,8 @@ def _prefetches(argv: List[Val], eager: FrozenSet, ta: Optional[dict], facts: Fa
                 else:
                     nested = frozenset({"*"})
             if to_attr:
-                target = _path_target(facts, model, lookup)
-                ta[to_attr] = (target, nested)
+                target, backref = _path_target(facts, model, lookup)
+                ta[to_attr] = (target, nested, backref)
                 # the lookup's parents are prefetched too
                 if "__" in lookup:
                     out.add(lookup.rsplit("__", 1)[0])
@@ -1695,13 +1930,16 @@ def _prefetches(argv: List[Val], eager: FrozenSet, ta: Optional[dict], facts: Fa
     return frozenset(out), (ta or None)
 
 
-def _path_target(facts: FactsView, model: Optional[str], path: str) -> Optional[str]:
+def _path_target(facts: FactsView, model: Optional[str], path: str) -> Tuple[Optional[str], Optional[str]]:
+    """The model a ``__`` path leads to, and the FK back to the parent (reverse FKs)."""
+    backref = None
     for seg in path.split("__"):
         info = facts.dj_rel(model, seg)
         if info is None:
-            return None
+            return None, None
         model = info[1]
-    return model
+        backref = info[2] if info[0] == "rfk" else None
+    return model, backref
 
 
 def _loader_segments(argv: List[Val]) -> Optional[List[str]]:
@@ -1779,6 +2017,18 @@ class LoopCollector:
             seen[id(owner)] = (owner, cls_name)
 
 
+def is_migration(relpath: str) -> bool:
+    parts = relpath.split("/")
+    return "migrations" in parts[:-1] or ("versions" in parts[:-1] and ("alembic" in parts or "migrations" in parts))
+
+
+def is_test(relpath: str) -> bool:
+    parts = relpath.split("/")
+    name = parts[-1]
+    return (any(p in ("tests", "test", "testing") for p in parts[:-1]) or name.startswith("test_")
+            or name.endswith("_test.py") or name.endswith("_tests.py") or name in ("tests.py", "conftest.py"))
+
+
 def analysis(ctx) -> FileAnalysis:
     """The shared analysis of this file (computed once, after the traversal)."""
     fa = ctx.__dict__.get("_bl4_analysis")
@@ -1797,6 +2047,8 @@ def analysis(ctx) -> FileAnalysis:
                 elif facts.cls.get(key, {}).get("mgr"):
                     kind = "mgr"
             functions.append((owner, key, kind))
+        if is_migration(ctx.relpath) or is_test(ctx.relpath):
+            functions = []  # migrations run once; tests run on a handful of rows
         fa = FileAnalysis(ctx, functions)
         ctx.__dict__["_bl4_analysis"] = fa
     return fa
@@ -1847,8 +2099,20 @@ def node_lines(module: cst.Module, nodes: Iterable[Any]) -> Dict[int, int]:
 
 # -- messages ---------------------------------------------------------------------------
 
+def short(desc: str) -> str:
+    """``A.objects.filter(...).filter(...).order_by(...)`` -> ``A.objects.filter(...)...order_by(...)``."""
+    if len(desc) <= 60:
+        return desc
+    calls = [i for i, ch in enumerate(desc) if ch == ")" and (i + 1 == len(desc) or desc[i + 1] == ".")]
+    if len(calls) < 3:
+        return desc[:57] + "..."
+    head = desc[: calls[0] + 1]
+    tail = desc[calls[-2] + 2:]
+    return f"{head}...{tail}"
+
+
 def _where(root: Any, lines: Dict[int, int]) -> str:
-    desc = getattr(root, "desc", "") or "the query"
+    desc = short(getattr(root, "desc", "") or "the query")
     line = lines.get(id(getattr(root, "node", None)))
     return f"{desc} (line {line})" if line else desc
 
@@ -1874,8 +2138,12 @@ def access_message(fa: FileAnalysis, a: Access, lines: Dict[int, int]) -> str:
             return (f"{model}.{a.attr} is fetched for each row of {where} just to read its key; "
                     f'read {a.attr}_id instead, or add {method}("{a.path}")')
         return f'{model}.{a.attr} is read for each row of {where}; add {method}("{a.path}")'
-    verb = "read" if a.kind == "gfk" else "queried"
-    return f'{model}.{a.attr} is {verb} for each row of {where}; add prefetch_related("{a.path}")'
+    if a.kind == "gfk":
+        return f'{model}.{a.attr} is read for each row of {where}; add prefetch_related("{a.path}")'
+    if a.meth and a.meth not in ("all", "count", "exists"):
+        return (f"{model}.{a.attr}.{a.meth}() runs a query for each row of {where}; prefetch the rows with "
+                f'prefetch_related(Prefetch("{a.path}", ...)) and select them in Python')
+    return f'{model}.{a.attr} is queried for each row of {where}; add prefetch_related("{a.path}")'
 
 
 def query_message(q: Query, lines: Dict[int, int]) -> str:
@@ -1888,4 +2156,4 @@ def query_message(q: Query, lines: Dict[int, int]) -> str:
         fix = "load the rows in one statement before the loop (e.g. .where(Model.id.in_(...)))"
     else:
         fix = "fetch the rows in one query before the loop (e.g. filter(<field>__in=...) or in_bulk())"
-    return f"{q.desc} runs a query for each item of {over}; {fix}"
+    return f"{short(q.desc)} runs a query for each item of {over}; {fix}"
