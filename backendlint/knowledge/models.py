@@ -109,6 +109,8 @@ SA_BASES = frozenset(
         "sqlmodel.main.SQLModel",
     }
 )
+_CONTRIB_LABELS = frozenset({"auth", "contenttypes", "sites", "admin", "sessions", "flatpages", "redirects",
+                             "taggit", "otp_totp", "otp_static", "django_celery_beat", "socialaccount", "account"})
 _SA_BASE_FACTORIES = ("declarative_base", "SQLAlchemy", "generate_base", "automap_base")
 
 # Names that make a function's return expression worth summarising.
@@ -924,8 +926,10 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
             db_vars.add(f"{module}.{var}" if module else var)
         for var, ref in part.get("al", {}).items():
             alias_refs[f"{module}.{var}" if module else var] = (ref, module)
+    # the project's top-level names: packages, and directories (namespace packages)
     heads = frozenset(m.split(".", 1)[0] for m in modules.values() if m) | frozenset(
-        k.split(".", 1)[0] for k in functions)
+        k.split(".", 1)[0] for k in functions) | frozenset(
+        r.split("/", 1)[0].rsplit(".", 1)[0] for r in parts)
     res = _Resolver(classes, heads)
     bases: Dict[str, List[str]] = {}
     raw_bases: Dict[str, List[str]] = {}
@@ -1000,6 +1004,7 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
     names = res.names
     labels = {k: (classes[k].get("app") or app_label(modules[k])) for k in dj_keys}
 
+    known_labels = set(labels.values())
     user_model = None
     for k in dj_keys:
         if k.rsplit(".", 1)[-1] == "User" and not classes[k].get("ab"):
@@ -1020,7 +1025,9 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
             cands = [k for k in names.get(name, ()) if k in dj_set and labels[k] == app]
             if len(cands) == 1:
                 return cands[0]
-            cands = [k for k in names.get(name, ()) if k in dj_set]
+            if app in known_labels or app in _CONTRIB_LABELS:
+                return None  # "auth.User": Django's, not a project model of the same name
+            cands = [k for k in names.get(name, ()) if k in dj_set]  # a custom AppConfig.label
             return cands[0] if len(cands) == 1 else None
         cands = [k for k in names.get(rest, ()) if k in dj_set]
         same = [k for k in cands if labels[k] == labels[owner]]

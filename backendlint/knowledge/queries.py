@@ -445,6 +445,7 @@ class FactsView:
         self.heads = frozenset(data.get("heads", ()))
         self.alias = data.get("alias", {})
         self._refs: Dict[Tuple[str, str], Any] = {}
+        self._fn_names: Optional[Dict[str, List[str]]] = None
         self._methods: Dict[Tuple[str, str, bool], Any] = {}
 
     def model(self, q: str, module: str) -> Optional[Tuple[str, str]]:
@@ -470,6 +471,18 @@ class FactsView:
         name = q.lstrip("?").rsplit(".", 1)[-1]
         pool = {c: 1 for c in self.names.get(name, ()) if c in self.cls}
         return resolve_ref(q, pool, self.names, module, self.heads) if pool else None
+
+    def function_key(self, q: str, module: str) -> Optional[str]:
+        if q in self.fn:
+            return q
+        if self._fn_names is None:
+            self._fn_names = {}
+            for k in self.fn:
+                self._fn_names.setdefault(k.rsplit(".", 1)[-1], []).append(k)
+        name = q.rsplit(".", 1)[-1]
+        if name not in self._fn_names:
+            return None
+        return resolve_ref(q, self.fn, self._fn_names, module, self.heads)
 
     def function(self, q: str) -> Optional[list]:
         return self.fn.get(q)
@@ -549,12 +562,16 @@ class FileAnalysis:
         self.facts = FactsView.of(ctx.facts.get(KIND) if ctx.facts is not None else None)
         self.module = ctx.module_name
         self.star = "import *" in ctx.source
-        self.consts = _module_strings(ctx.module)
         self.accesses: Dict[Tuple[int, str], Access] = {}
         self.access_order: List[Tuple[int, str]] = []
         self.queries: Dict[int, Query] = {}
         self.loops: Dict[int, Loop] = {}
         self.next_id = 0
+        self.consts: Dict[str, str] = {}
+        self.globals: Dict[str, Val] = {}
+        if functions:
+            self.consts = _module_strings(ctx.module)
+            self.globals = _module_values(self)
         for fn_node, class_key, class_kind in functions:
             try:
                 Fn(self, fn_node, class_key, class_kind).run()
@@ -569,6 +586,27 @@ class FileAnalysis:
 
     def resolve(self, name: str) -> Optional[str]:
         return self.ctx.imports.resolve_dotted(name)
+
+
+def _module_values(fa: "FileAnalysis") -> Dict[str, Val]:
+    """Values of module-level ``Name = ...`` (``User = get_user_model()``, querysets)."""
+    stmts = []
+    for st in fa.ctx.module.body:
+        if isinstance(st, cst.SimpleStatementLine):
+            for small in st.body:
+                if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+                    stmts.append(small)
+    if not stmts:
+        return {}
+    fn = Fn(fa, None, None, None)
+    fn.silent = True
+    try:
+        for small in stmts:
+            for st in cs([small]):
+                fn.stmt(st)
+    except RecursionError:
+        return {}
+    return {k: v for k, v in fn.env.items() if v.k in ("model", "qs", "session", "cursor", "http", "conn", "func")}
 
 
 def _module_strings(module: cst.Module) -> Dict[str, str]:
@@ -1067,6 +1105,9 @@ class Fn:
             return Val("b", extra=n) if n in BUILTINS else UNKNOWN
         if n in self.fa.consts:
             return Val("const", extra=self.fa.consts[n])
+        g = self.fa.globals.get(n)
+        if g is not None:
+            return g
         q = self.fa.resolve(n)
         if q is None and n[:1].isupper():
             q = f"{self.fa.module}.{n}" if f"{self.fa.module}.{n}" in self.facts.alias else None
@@ -1088,8 +1129,9 @@ class Fn:
             return Val("model", fw="dj", model=q, desc=written, node=e[1])
         if q in ("django.db.connection",) or q.endswith("django.db.connection"):
             return Val("conn")
-        if q in self.facts.fn:
-            return Val("func", extra=q, desc=written, node=e[1])
+        fk = self.facts.function_key(q, self.fa.module)
+        if fk is not None:
+            return Val("func", extra=fk, desc=written, node=e[1])
         ck = self.facts.class_key(q, self.fa.module) if _qual_last(q)[:1].isupper() else None
         if ck is not None:
             return Val("class", model=ck, desc=written)
