@@ -240,12 +240,14 @@ def test_reported_at_def_line_of_decorated_handler(tmp_path):
         # temporary cache rows, cache/render tasks
         "    CachedFile.objects.create(file=request.FILES['f'])\n",
         "    cache_dashboard_screenshot.delay(pk)\n",
+        # delete-then-create through a related manager of another name
+        "    StaticToken.objects.filter(device__user=request.user).delete()\n    device = StaticDevice.objects.filter(user=request.user).first()\n    for i in range(3):\n        device.token_set.create(token=str(i))\n",
         # membership test against a manager lookup
         "    current = Setting.objects.get_settings_dict()\n    for name in request.POST:\n        if name not in current:\n            Setting.objects.create(name=name)\n",
     ],
 )
 def test_not_findings(tmp_path, body):
-    src = DJANGO_HEAD + "from shop.models import CachedFile, Invite, Member, Profile, Setting\nfrom shop.services import get_cart\nfrom shop.tasks import cache_dashboard_screenshot\n\n\n@require_POST\ndef handler(request, pk=None):\n" + body
+    src = DJANGO_HEAD + "from shop.models import CachedFile, Invite, Member, Profile, Setting, StaticDevice, StaticToken\nfrom shop.services import get_cart\nfrom shop.tasks import cache_dashboard_screenshot\n\n\n@require_POST\ndef handler(request, pk=None):\n" + body
     assert _lines(tmp_path, {"shop/views.py": src}) == []
 
 
@@ -333,6 +335,12 @@ def create_user3(name: str):
     return User.create(name=name)
 """
     assert _lines(tmp_path, {"app/api.py": src}) == [("app/api.py", 20)]
+
+
+def test_handlers_in_test_code_are_skipped(tmp_path):
+    src = DJANGO_HEAD + "\n\n@require_POST\ndef a(request):\n    Order.objects.create()\n"
+    files = {"shop/tests/dummy/views.py": src, "shop/test_views.py": src, "shop/views.py": src}
+    assert _lines(tmp_path, files) == [("shop/views.py", src.count("\n") - 1)]
 
 
 def test_idempotency_key_read_and_used(tmp_path):
