@@ -142,17 +142,39 @@ class DbOp:
 
 
 # -- small syntax helpers --------------------------------------------------------------
-def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+_LEAVES = (cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Pass, cst.Ellipsis,
+           cst.Break, cst.Continue, cst.FormattedStringText)
+
+
+def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     """Direct children of a node, trivia skipped, in field order."""
+    if isinstance(node, _LEAVES):
+        return []
+    out = []
+    trivia = TRIVIA
     for field in _fields_of(type(node)):
         value = getattr(node, field)
-        if isinstance(value, cst.CSTNode):
-            if type(value) not in TRIVIA:
-                yield value
-        elif isinstance(value, (tuple, list)):
+        if isinstance(value, (tuple, list)):
             for item in value:
-                if isinstance(item, cst.CSTNode) and type(item) not in TRIVIA:
-                    yield item
+                if type(item) not in trivia and isinstance(item, cst.CSTNode):
+                    out.append(item)
+        elif value is not None and type(value) not in trivia and isinstance(value, cst.CSTNode):
+            out.append(value)
+    return out
+
+
+_STATEMENT_CONTAINERS = (
+    cst.IndentedBlock, cst.SimpleStatementLine, cst.SimpleStatementSuite, cst.If, cst.Else, cst.For,
+    cst.While, cst.Try, cst.TryStar, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.With,
+    cst.Match, cst.MatchCase,
+)
+
+# Method names of every operation ``OrmScope.op`` can recognise.
+OP_METHODS = frozenset(
+    {"save", "delete", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "update",
+     "add", "remove", "set", "clear", "execute", "executemany", "exec", "add_all", "merge", "commit",
+     "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings"}
+)
 
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -176,7 +198,7 @@ def calls_in(node: cst.CSTNode) -> List[Tuple[cst.Call, bool]]:
         if isinstance(current, cst.Call):
             work.append((current, True, in_comp))
         inner = in_comp or isinstance(current, _COMPREHENSIONS)
-        kids = list(children(current))
+        kids = children(current)
         for kid in reversed(kids):
             work.append((kid, False, inner))
     return out
@@ -299,6 +321,8 @@ class OrmScope:
         self._name_kinds: Dict[str, Optional[str]] = {}
         self._resolving: Set[str] = set()
         self._consumed: Set[int] = set()
+        self._sql_cache: Dict[str, Optional[str]] = {}
+        self._stmt_cache: Dict[str, bool] = {}
         if func is not None:
             self._collect(func)
 
@@ -311,6 +335,8 @@ class OrmScope:
             if isinstance(star, cst.Param):
                 self.params[star.name.value] = star
         work: List[cst.CSTNode] = list(func.body.body) if isinstance(func.body, cst.IndentedBlock) else [func.body]
+        # Bindings are made by statements; only ``:=`` binds inside expressions.
+        full = ":=" in self.ctx.source
         while work:
             node = work.pop()
             if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
@@ -332,7 +358,8 @@ class OrmScope:
                 # A loop variable is an element of the iterable: not the iterable's kind.
                 if isinstance(node.target, cst.Name):
                     self.bindings.setdefault(node.target.value, []).append(cst.Name("__element__"))
-            work.extend(children(node))
+            if full or isinstance(node, _STATEMENT_CONTAINERS):
+                work.extend(children(node))
 
     def _bind(self, target: cst.CSTNode, value: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
@@ -652,10 +679,17 @@ class OrmScope:
         if text is not None:
             return text
         if isinstance(expr, cst.Name):
-            for value in self.bindings.get(expr.value, ()):
+            name = expr.value
+            if name in self._sql_cache:
+                return self._sql_cache[name]
+            self._sql_cache[name] = None  # cycles (``sql = sql + "..."``) end here
+            found = None
+            for value in self.bindings.get(name, ()):
                 found = self.sql_text(value, depth + 1)
                 if found is not None:
-                    return found
+                    break
+            self._sql_cache[name] = found
+            return found
         if isinstance(expr, cst.Call):
             qualified = self._qualified(expr.func)
             if qualified.rsplit(".", 1)[-1] == "text" and expr.args:
@@ -685,11 +719,13 @@ class OrmScope:
             if method in SA_STMT_CHAIN:
                 return self.is_write_statement(expr.func.value, depth + 1)
         if isinstance(expr, cst.Name):
-            return any(
-                self.is_write_statement(v, depth + 1)
-                for v in self.bindings.get(expr.value, ())
-                if not isinstance(v, cst.Name) or v.value != expr.value
-            )
+            name = expr.value
+            if name in self._stmt_cache:
+                return self._stmt_cache[name]
+            self._stmt_cache[name] = False  # cycles (``stmt = stmt.where(...)``) end here
+            result = any(self.is_write_statement(v, depth + 1) for v in self.bindings.get(name, ()))
+            self._stmt_cache[name] = result
+            return result
         return False
 
     def op(self, call: cst.Call) -> Optional[DbOp]:

@@ -441,6 +441,7 @@ class WriteOutsideTransaction(Rule):
         self.tx = transactions.Transactions(ctx, self.opts.get("transaction-wrappers") or ())
         self.atomic_requests = bool(settings.atomic_requests_aliases(ctx.facts))
         self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]]]] = []
+        self.frames: List[bool] = []  # per enclosing function: has a call of a write-like method
 
     # -- coverage of a whole function ----------------------------------------------------
     def _classes(self) -> List[cst.ClassDef]:
@@ -486,8 +487,20 @@ class WriteOutsideTransaction(Rule):
         return False
 
     # -- analysis ----------------------------------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.frames.append(False)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        # Cheap prefilter: does the function call any method an operation could be?
+        frames = self.frames
+        if frames and not frames[-1]:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value in orm.OP_METHODS:
+                frames[-1] = True
+
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if self.skip:
+        candidates = self.frames.pop() if self.frames else True
+        if self.skip or not candidates:
             return
         name = node.name.value
         if name.startswith(TEST_FUNCTION_PREFIXES):
