@@ -77,10 +77,9 @@ class NonIdempotentPost(Rule):
     code = "BL201"
     name = "non-idempotent-post"
     summary = "POST handler creates state with no idempotency guard"
-    requires = (
-        "post", "POST", "Post", "create", "action", "Resource", "save", "add", "insert", "INSERT",
-        "delay", "apply_async", "send", "stripe",
-    )
+    # Every POST handler mentions POST (route methods, require_POST, def post,
+    # request.method == "POST", @action(methods=["post"])) or is a DRF ``create``.
+    requires = ("post", "POST", "Post", "create")
     facts = orm.FACTS + (creates.MIDDLEWARE_FACT,)
     options = (
         Option(
