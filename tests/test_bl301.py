@@ -842,6 +842,35 @@ def test_sqlalchemy_async_two_commits(tmp_path):
     assert [d.line for d in diags] == [5]
 
 
+def test_each_session_block_is_its_own_unit_of_work(tmp_path):
+    diags = lint(tmp_path, """
+        from sqlalchemy.orm import Session
+
+        def two_units(engine, a, b):
+            with Session(engine) as session:
+                session.add(a)
+                session.commit()
+            notify(a)
+            with Session(engine) as session:
+                session.add(b)
+                session.commit()
+
+        def per_item(engine, items):
+            for item in items:
+                with Session(engine) as session:
+                    session.add(item)
+                    session.commit()
+
+        def one_unit(engine, a, b):
+            with Session(engine) as session:
+                session.add(a)
+                session.commit()
+                session.add(b)
+                session.commit()
+    """, select=["BL301"])
+    assert [d.line for d in diags] == [21]
+
+
 def test_http_session_delete_is_not_a_sqlalchemy_write(tmp_path):
     assert lint(tmp_path, """
         import requests

@@ -160,6 +160,10 @@ class _FunctionAnalysis:
         self.tx = tx
         self.ops: List[DbOp] = []
         self.index_by_node: Dict[int, int] = {}
+        # SQLAlchemy: the ``with <session>`` block each operation runs in (None: the function).
+        self.scope_of: List[Optional[int]] = []
+        self.session_scope: Optional[int] = None
+        self.opened_scopes: List[int] = []
         self.depth = 0
 
     def entries(self, node: Optional[cst.CSTNode], cover: Optional[int]) -> Path:
@@ -168,6 +172,7 @@ class _FunctionAnalysis:
         out = []
         for op, repeated in self.scope.ops_in(node):
             self.index_by_node[id(op.node)] = len(self.ops)
+            self.scope_of.append(self.session_scope)
             out.append((len(self.ops), cover, repeated, False))
             self.ops.append(op)
         return tuple(out)
@@ -282,11 +287,16 @@ class _FunctionAnalysis:
         else:
             head = self.entries(stmt.test, cover)
             infinite = _is_true(stmt.test)
+        opened_before = len(self.opened_scopes)
         body = self.suite(stmt.body, cover)
         again = body.fall + body.exits.get("continue", [])
         if any(again) and _is_batching_loop(stmt):
             prefixes = [EMPTY]
         else:
+            # A session opened inside the loop is a unit of work per item.
+            per_item = set(self.opened_scopes[opened_before:])
+            if per_item:
+                again = [tuple(e for e in p if e[0] < 0 or self.scope_of[e[0]] not in per_item) for p in again]
             prefixes = _prune([EMPTY] + [_looped(p) for p in again if p])
         fall: List[Path] = []
         if not infinite:
@@ -334,11 +344,31 @@ class _FunctionAnalysis:
     def with_(self, stmt: cst.With, cover: Optional[int]) -> _Res:
         head: Path = EMPTY
         inner = cover
+        opens_session = False
         for item in stmt.items:
             head = head + self.entries(item.item, cover)
             if inner is None and self.tx.with_item_kind(item.item, self.scope.bindings):
                 inner = id(stmt)
-        return _seq(_Res([head]), self.suite(stmt.body, inner))
+            if self._opens_session(item):
+                opens_session = True
+        if not opens_session:
+            return _seq(_Res([head]), self.suite(stmt.body, inner))
+        # ``with Session() as s:`` is a unit of work of its own (SQLAlchemy).
+        outer = self.session_scope
+        self.session_scope = id(stmt)
+        self.opened_scopes.append(id(stmt))
+        try:
+            body = self.suite(stmt.body, inner)
+        finally:
+            self.session_scope = outer
+        return _seq(_Res([head]), body)
+
+    def _opens_session(self, item: cst.WithItem) -> bool:
+        if not self.scope.flavour.sqlalchemy:
+            return False
+        if item.asname is not None and isinstance(item.asname.name, cst.Name):
+            return self.scope.kind(item.asname.name) == orm.K_SESSION
+        return False
 
     def run(self, func: cst.FunctionDef) -> List[Path]:
         res = self.suite(func.body, None)
@@ -516,7 +546,7 @@ class WriteOutsideTransaction(Rule):
             return
         if not analysis.ops:
             return
-        found = self._django_finding(paths, analysis.ops) or self._sqlalchemy_finding(paths, analysis.ops)
+        found = self._django_finding(paths, analysis.ops) or self._sqlalchemy_finding(paths, analysis.ops, analysis.scope_of)
         if found is not None:
             self.pending.append(found)
 
@@ -542,30 +572,33 @@ class WriteOutsideTransaction(Rule):
         framework = ops[first[0]].framework
         return (ops[first[0]].node, framework, listed)
 
-    def _sqlalchemy_finding(self, paths: List[Path], ops: List[DbOp]):
+    def _sqlalchemy_finding(self, paths: List[Path], ops: List[DbOp], scope_of: List[Optional[int]]):
         best = None
         best_key = None
         for path in paths:
             path = _effective(path)
-            pending: List[Entry] = []
-            segments: List[Tuple[List[Entry], Entry]] = []
-            count = 0
+            # Per session scope (a ``with Session() as s`` block is a unit of its own).
+            pending: Dict[Optional[int], List[Entry]] = {}
+            segments: Dict[Optional[int], List[Tuple[List[Entry], Entry]]] = {}
+            counts: Dict[Optional[int], int] = {}
             for entry in path:
                 op = ops[entry[0]]
                 if op.framework != SQLALCHEMY or entry[1] is not None:
                     continue
+                scope = scope_of[entry[0]]
                 if op.is_commit:
-                    if pending:
-                        segments.append((pending, entry))
-                        count += 2 if entry[2] else 1
-                        pending = []
+                    if pending.get(scope):
+                        segments.setdefault(scope, []).append((pending[scope], entry))
+                        counts[scope] = counts.get(scope, 0) + (2 if entry[2] else 1)
+                        pending[scope] = []
                 else:
-                    pending.append(entry)
-            if count < 2:
-                continue
-            key = (count, -segments[0][0][0][0])
-            if best_key is None or key > best_key:
-                best, best_key = segments, key
+                    pending.setdefault(scope, []).append(entry)
+            for scope, count in counts.items():
+                if count < 2:
+                    continue
+                key = (count, -segments[scope][0][0][0][0])
+                if best_key is None or key > best_key:
+                    best, best_key = segments[scope], key
         if best is None:
             return None
         listed = []
