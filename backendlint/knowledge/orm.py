@@ -107,7 +107,10 @@ SESSION_NAMES = frozenset(
      "db_conn", "dbconn"}
 )
 HTTP_SESSION_HINTS = ("http", "request", "client", "aiohttp", "web", "api", "browser", "ws")
-NON_ORM_NAME_HINTS = ("cache", "storage", "redis")
+NON_ORM_NAME_HINTS = ("cache", "storage", "redis", "s3", "boto", "bucket", "blob")
+# Names that, in the projects we checked, hold files or file formats rather than rows
+# (weblate's translation ``store``).
+NON_ORM_EXACT_NAMES = frozenset({"store", "_store", "workbook", "wb", "zipfile", "zf", "tar", "fp", "fh"})
 
 _SQL_WRITE = re.compile(
     r"^\s*(?:(?:/\*.*?\*/|--[^\n]*\n)\s*)*(insert|update|delete|replace|merge|upsert|truncate)\b",
@@ -470,7 +473,7 @@ class OrmScope:
         lower = name.lower()
         if lower in ("qs", "queryset") or lower.endswith(("_qs", "_queryset")):
             return K_QUERYSET
-        if any(h in lower for h in NON_ORM_NAME_HINTS):
+        if lower in NON_ORM_EXACT_NAMES or any(h in lower for h in NON_ORM_NAME_HINTS):
             return K_NON_ORM
         if lower == "cursor" or lower.endswith("_cursor") or lower in ("cur", "c_"):
             return K_CURSOR
@@ -578,7 +581,7 @@ class OrmScope:
         if attr == "query" and self.flavour.sqlalchemy:
             return K_QUERY
         lower = attr.lower()
-        if any(h in lower for h in NON_ORM_NAME_HINTS):
+        if lower in NON_ORM_EXACT_NAMES or any(h in lower for h in NON_ORM_NAME_HINTS):
             return K_NON_ORM
         if lower in ("data", "initial", "cleaned_data", "validated_data", "kwargs", "headers",
                      "environ", "meta", "post", "get", "files", "cookies", "__dict__", "context"):
