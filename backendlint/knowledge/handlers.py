@@ -46,9 +46,6 @@ _VIEW_DECORATOR_MODULES = (
 # Names too generic to mean "view" on their own when they do not resolve to Django/DRF.
 _GENERIC_DECORATOR_NAMES = frozenset({"condition", "etag", "last_modified", "cache_control"})
 
-_FLASK_VIEW_PREFIXES = ("flask.views", "flask_restx", "flask_restful", "flask_restplus", "flask_smorest")
-
-
 def decorator_callee(dec: cst.Decorator) -> cst.BaseExpression:
     expr = dec.decorator
     return expr.func if isinstance(expr, cst.Call) else expr

@@ -192,8 +192,6 @@ def _has_idempotency_kwarg(call: cst.Call) -> bool:
     for arg in call.args:
         if arg.keyword is not None and "idempot" in arg.keyword.value.lower():
             return True
-        if arg.star == "**" or arg.keyword is None:
-            continue
     # headers={"Idempotency-Key": ...}
     headers = _kw(call, "headers")
     if headers is not None and isinstance(headers.value, cst.Dict):
