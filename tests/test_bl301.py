@@ -511,6 +511,32 @@ def test_one_write_inside_atomic_and_one_outside_reports_the_outside_one(tmp_pat
     assert "inside a transaction" in diags[0].message
 
 
+def test_a_locked_claim_then_work_outside_is_deliberate(tmp_path):
+    diags = run(tmp_path, """
+        from django.db import transaction
+        from shop.models import Order, Payment
+
+        def process(pk):
+            with transaction.atomic():
+                order = Order.objects.select_for_update().get(pk=pk)
+                if order.total < 0:
+                    return
+                order.total = -1
+                order.save()
+            charge(order)
+            order.total = 1
+            order.save()
+
+        def process_twice(pk):
+            with transaction.atomic():
+                order = Order.objects.select_for_update().get(pk=pk)
+                order.save()
+            Payment.objects.create(order=order)
+            order.save()
+    """)
+    assert lines(diags) == [20]
+
+
 def test_local_function_named_atomic_is_not_the_api(tmp_path):
     diags = run(tmp_path, """
         from contextlib import contextmanager

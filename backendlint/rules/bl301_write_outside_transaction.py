@@ -164,6 +164,9 @@ class _FunctionAnalysis:
         self.scope_of: List[Optional[int]] = []
         self.session_scope: Optional[int] = None
         self.opened_scopes: List[int] = []
+        # Transaction blocks that lock rows (select_for_update): a claim made on purpose
+        # before work that runs outside it (a job marked "in progress", then finished).
+        self.claim_blocks: set = set()
         self.depth = 0
 
     def entries(self, node: Optional[cst.CSTNode], cover: Optional[int]) -> Path:
@@ -349,6 +352,8 @@ class _FunctionAnalysis:
             head = head + self.entries(item.item, cover)
             if inner is None and self.tx.with_item_kind(item.item, self.scope.bindings):
                 inner = id(stmt)
+                if _takes_row_locks(stmt.body):
+                    self.claim_blocks.add(inner)
             if self._opens_session(item):
                 opens_session = True
         if not opens_session:
@@ -429,6 +434,16 @@ def _is_migration(relpath: str, source: str) -> bool:
     if "migrations" in parts:
         return True
     return "versions" in parts and ("revision" in source or "alembic" in source)
+
+
+_LOCKING = frozenset({"select_for_update", "get_for_update", "lock_for_update", "with_for_update"})
+
+
+def _takes_row_locks(body: cst.CSTNode) -> bool:
+    for node in walk(body):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _LOCKING:
+            return True
+    return False
 
 
 def _dedupe(listed):
@@ -546,6 +561,8 @@ class WriteOutsideTransaction(Rule):
             return
         if not analysis.ops:
             return
+        if analysis.claim_blocks:
+            paths = [tuple(e for e in p if e[1] not in analysis.claim_blocks) for p in paths]
         found = self._django_finding(paths, analysis.ops) or self._sqlalchemy_finding(paths, analysis.ops, analysis.scope_of)
         if found is not None:
             self.pending.append(found)
