@@ -644,6 +644,25 @@ def test_context_manager_that_is_not_a_wrapper(tmp_path):
     assert lines(diags) == [7]
 
 
+def test_method_that_wraps_atomic(tmp_path):
+    assert run(tmp_path, """
+        from contextlib import contextmanager
+        from django.db import transaction
+        from shop.models import Order, Payment
+
+        class Publisher:
+            @contextmanager
+            def locked_order(self, pk):
+                with transaction.atomic():
+                    yield Order.objects.select_for_update().get(pk=pk)
+
+            def publish(self, pk):
+                with self.locked_order(pk) as order:
+                    order.save()
+                    Payment.objects.create(order=order)
+    """) == []
+
+
 def test_wrapper_defined_below_its_use_in_the_same_file(tmp_path):
     assert run(tmp_path, """
         from contextlib import contextmanager

@@ -53,6 +53,9 @@ class Transactions:
         facts = (ctx.facts.get(FACT_KIND) if ctx.facts is not None else None) or {}
         self.wrappers: Set[str] = set(facts.get("wrappers") or ())
         self.atomic_classes: Set[str] = set(facts.get("atomic_classes") or ())
+        self.method_wrappers = {
+            parts[-1] for parts in (w.split(".") for w in self.wrappers) if len(parts) >= 2 and parts[-2][:1].isupper()
+        }
         self.extra = {n.strip() for n in extra_names if n and n.strip()}
         self.extra_last = {n.rsplit(".", 1)[-1] for n in self.extra}
 
@@ -83,6 +86,10 @@ class Transactions:
     def _is_wrapper_name(self, qualified: Optional[str], text: str) -> bool:
         if qualified and self._known(qualified, self.wrappers):
             return True
+        if not qualified and text.startswith(("self.", "cls.")) and text.count(".") == 1:
+            # ``with self.locked_row():`` - a method of this class (or a base) that wraps atomic
+            if text.split(".", 1)[1] in self.method_wrappers:
+                return True
         if not qualified and text and "." not in text:
             # A function of this module defined below its use (not yet in the import table).
             local = f"{self.ctx.module_name}.{text}" if self.ctx.module_name else text
