@@ -190,6 +190,33 @@ def test_batching_loop_and_per_item_isolation_are_intended(tmp_path):
     """) == []
 
 
+def test_buffer_flushed_in_batches(tmp_path):
+    diags = run(tmp_path, """
+        from shop.models import Line, Order
+
+        def rebuild(rows):
+            buffer = []
+            for row in rows:
+                buffer.append(Line(order_id=row))
+                if len(buffer) >= 1000:
+                    Line.objects.bulk_create(buffer)
+                    buffer = []
+            Line.objects.bulk_create(buffer)
+
+        def rebuild_and_mark(rows, order):
+            pending = []
+            for row in rows:
+                pending.append(Line(order_id=row))
+                if len(pending) >= 1000:
+                    Line.objects.bulk_create(pending)
+                    pending.clear()
+            Line.objects.bulk_create(pending)
+            order.save()
+            order.delete()
+    """)
+    assert lines(diags) == [21]
+
+
 # -- receivers that are not the ORM ----------------------------------------------------------
 def test_cache_dict_set_and_http_sessions_are_not_writes(tmp_path):
     assert run(tmp_path, """

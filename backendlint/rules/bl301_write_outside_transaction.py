@@ -167,6 +167,10 @@ class _FunctionAnalysis:
         # Transaction blocks that lock rows (select_for_update): a claim made on purpose
         # before work that runs outside it (a job marked "in progress", then finished).
         self.claim_blocks: set = set()
+        # Bulk writes that flush a buffer in batches (and the buffers' names, whose final
+        # flush after the loop belongs to the same series).
+        self.batched_ops: set = set()
+        self.flush_buffers: set = set()
         self.depth = 0
 
     def entries(self, node: Optional[cst.CSTNode], cover: Optional[int]) -> Path:
@@ -291,8 +295,11 @@ class _FunctionAnalysis:
             head = self.entries(stmt.test, cover)
             infinite = _is_true(stmt.test)
         opened_before = len(self.opened_scopes)
+        ops_before = len(self.ops)
         body = self.suite(stmt.body, cover)
         again = body.fall + body.exits.get("continue", [])
+        if len(self.ops) > ops_before:
+            self._note_buffer_flushes(stmt, ops_before)
         if any(again) and _is_batching_loop(stmt):
             prefixes = [EMPTY]
         else:
@@ -322,6 +329,22 @@ class _FunctionAnalysis:
             if exits_else.get(kind):
                 exits[kind] = exits_else[kind]
         return _seq(_Res([head]), _Res(_prune(fall), exits))
+
+    def _note_buffer_flushes(self, loop, ops_before: int) -> None:
+        """``buf.append(x); if len(buf) >= 1000: Model.objects.bulk_create(buf); buf = []``:
+        flushing a buffer in batches is a deliberate series of commits, not one unit."""
+        reset = _reset_lists(loop.body)
+        if not reset:
+            return
+        for index in range(ops_before, len(self.ops)):
+            op = self.ops[index]
+            if op.kind in _BULK_KINDS and any(
+                isinstance(arg.value, cst.Name) and arg.value.value in reset and arg.keyword is None
+                for arg in op.node.args
+            ):
+                self.batched_ops.add(index)
+                self.flush_buffers.add(next(a.value.value for a in op.node.args
+                                            if isinstance(a.value, cst.Name) and a.value.value in reset))
 
     def try_(self, stmt, cover: Optional[int]) -> _Res:
         body = self.suite(stmt.body, cover)
@@ -434,6 +457,30 @@ def _is_migration(relpath: str, source: str) -> bool:
     if "migrations" in parts:
         return True
     return "versions" in parts and ("revision" in source or "alembic" in source)
+
+
+_BULK_KINDS = frozenset({"bulk_create", "bulk_update", "bulk_save", "session_add_all", "execute", "raw_sql"})
+
+
+def _reset_lists(body: cst.CSTNode) -> set:
+    """Names set back to an empty list (or cleared) inside a loop body."""
+    names = set()
+    for node in walk(body):
+        if isinstance(node, cst.Assign) and isinstance(node.value, (cst.List, cst.Call)):
+            value = node.value
+            empty = (isinstance(value, cst.List) and not value.elements) or (
+                isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "list" and not value.args
+            )
+            if empty:
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        names.add(target.target.value)
+        elif (
+            isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "clear"
+            and isinstance(node.func.value, cst.Name) and not node.args
+        ):
+            names.add(node.func.value.value)
+    return names
 
 
 _LOCKING = frozenset({"select_for_update", "get_for_update", "lock_for_update", "with_for_update"})
@@ -566,6 +613,16 @@ class WriteOutsideTransaction(Rule):
             return
         if analysis.claim_blocks:
             paths = [tuple(e for e in p if e[1] not in analysis.claim_blocks) for p in paths]
+        if analysis.batched_ops:
+            batched = set(analysis.batched_ops)
+            # The final flush of the same buffer after the loop is part of the series.
+            for index, op in enumerate(analysis.ops):
+                if op.kind in _BULK_KINDS and any(
+                    isinstance(a.value, cst.Name) and a.value.value in analysis.flush_buffers and a.keyword is None
+                    for a in op.node.args
+                ):
+                    batched.add(index)
+            paths = [tuple(e for e in p if e[0] < 0 or e[0] not in batched) for p in paths]
         found = self._django_finding(paths, analysis.ops) or self._sqlalchemy_finding(paths, analysis.ops, analysis.scope_of)
         if found is not None:
             self.pending.append(found)
