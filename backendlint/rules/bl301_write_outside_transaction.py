@@ -513,7 +513,7 @@ class WriteOutsideTransaction(Rule):
     name = "write-outside-transaction"
     summary = "A unit of work makes two or more database writes that are not all in one transaction"
     # Every write is a call of one of these methods (and a report needs a write).
-    requires = ("save", "delete", "create", "update", "add", "merge", "execute", "remove", ".set", "clear",
+    requires = ("save", "delete", "create", "update", "add", "merge", "exec", "remove", ".set", "clear",
                 "commit", "bulk_")
     facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND)
     options = (
