@@ -418,3 +418,20 @@ class objects:
 def run(ids):
     return [objects.get(pk=i) for i in ids]
 """) == []
+
+
+def test_cache_miss_fallback_and_procedure_calls(tmp_path):
+    assert dj(tmp_path, """
+from django.db import connection
+from .models import Customer
+
+def names(ids, cache):
+    for i in ids:
+        customer = cache.get(i)
+        if customer is None:
+            customer = Customer.objects.get(pk=i)
+            cache[i] = customer
+    with connection.cursor() as cursor:
+        for i in ids:
+            cursor.execute("SELECT refresh_customer(%s)", [i])
+""") == []

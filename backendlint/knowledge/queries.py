@@ -794,6 +794,16 @@ class Fn:
         """
         if test[0] == "bo":
             return _union(self.guard_of(sub, body) for sub in test[2])
+        memo = None  # ``if x is None: x = query(); cache[k] = x`` (a cache miss)
+        if test[0] == "nt" and test[2][0] == "n":
+            memo = test[2][2]
+        elif test[0] == "cm" and len(test[3]) == 1 and test[3][0][0] == "Is" and test[3][0][1][0] == "k" and test[2][0] == "n":
+            memo = test[2][2]
+        if memo is not None:
+            if _stores(body, memo):
+                v = self.env.get(memo)
+                return frozenset(l.id for l in self.loops) if v is not None else EMPTY
+            return EMPTY
         if test[0] != "cm" or len(test[3]) != 1:
             return EMPTY
         op, right = test[3][0]
@@ -1849,6 +1859,16 @@ def _assigns(body: list, var: str, container: bool) -> bool:
     return False
 
 
+def _stores(body: list, var: str) -> bool:
+    """Does ``body`` store ``var`` into a container (``cache[key] = var``)?"""
+    for st in body:
+        if st[0] == "A" and any(t[0] == "i" for t in st[2]) and st[3][0] == "n" and st[3][2] == var:
+            return True
+        if st[0] == "I" and (_stores(st[3], var) or _stores(st[4], var)):
+            return True
+    return False
+
+
 def _row_desc(loop: Loop) -> str:
     return "row"
 
@@ -1918,7 +1938,9 @@ def _reads(v: Val, ir: Any) -> Optional[bool]:
     if text is not None:
         head = text.lstrip().lstrip("(").split(None, 1)[0].lower() if text.strip() else ""
         if head in ("select", "with"):
-            return " for update" not in text.lower()
+            low = text.lower()
+            # "SELECT my_function(...)" calls a procedure; it looks nothing up
+            return " for update" not in low and (" from " in low or "\nfrom " in low)
         return False
     if ir is not None and ir[0] in ("n", "a"):
         name = (ir[2] if ir[0] == "n" else ir[3]).lower()
