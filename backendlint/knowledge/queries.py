@@ -32,7 +32,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tup
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from backendlint.knowledge.models import KIND, MANY, SINGLE, resolve_ref
+from backendlint.knowledge.models import KIND, SINGLE, resolve_ref
 
 EMPTY: FrozenSet = frozenset()
 
