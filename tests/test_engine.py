@@ -435,3 +435,11 @@ def test_partial_positions_equal_full_positions(source):
     tops = [(n, stmt) for stmt in module.body for n in walk(stmt)]
     got = _positions(module, tops, source)
     assert {k: got.get(k) for k in expected} == expected
+
+
+def test_finding_in_a_file_with_a_huge_expression_is_still_reported(tmp_path):
+    huge = "x = " + " + ".join(["1"] * 3000) + "\n"
+    root = project(tmp_path, {"m.py": huge + "flag()\n", "n.py": "flag()\n"})
+    diags = check(root).diagnostics
+    assert ("n.py", "BL901") in [(d.path, d.code) for d in diags]
+    assert "BL901" in [d.code for d in diags if d.path == "m.py"]

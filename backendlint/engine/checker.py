@@ -278,7 +278,10 @@ def _positions(module, nodes, source: str = "") -> Dict[int, Tuple[int, int, int
         missing = [key for key in wanted if key not in out]
         if missing:
             record(_codegen_positions(module, module), 0, missing)
-    except RecursionError:
+    except (RecursionError, KeyError):
+        # Very long expressions exhaust the Python stack in code generation; LibCST's
+        # position recorder then fails in its ``finally`` blocks with a KeyError. The
+        # nodes not located are reported at line 1 rather than losing the file.
         pass
     return out
 
