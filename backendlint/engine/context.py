@@ -51,6 +51,9 @@ class FileContext:
         # The top-level statement (child of the module) being traversed, if any.
         self.top: Optional[cst.CSTNode] = None
         self.reports: List[PendingReport] = []
+        # Per-file memo for knowledge helpers (dies with the file; never a global cache,
+        # which would keep whole syntax trees alive across files).
+        self.memo: Dict[str, Any] = {}
 
     # -- helpers for rules ---------------------------------------------------------
     def qualified(self, node: cst.CSTNode) -> Optional[str]:

@@ -288,13 +288,10 @@ class FileFlavour:
     relations: frozenset
 
 
-_FLAVOURS: "Dict[int, Tuple[object, FileFlavour]]" = {}
-
-
 def file_flavour(ctx) -> FileFlavour:
-    cached = _FLAVOURS.get(id(ctx))
-    if cached is not None and cached[0] is ctx:
-        return cached[1]
+    memo = getattr(ctx, "memo", None)
+    if memo is not None and "orm.flavour" in memo:
+        return memo["orm.flavour"]
     source = ctx.source
     imports_django = bool(_IMPORTS_DJANGO.search(source))
     imports_sa = bool(_IMPORTS_SA.search(source)) or "db.session" in source
@@ -305,9 +302,8 @@ def file_flavour(ctx) -> FileFlavour:
     django = imports_django or (bool(project.get("django")) and not imports_sa) or (not known and not imports_sa)
     sqlalchemy = imports_sa or (bool(project.get("sqlalchemy")) and not imports_django)
     flavour = FileFlavour(django, sqlalchemy, frozenset(project.get("relations") or ()))
-    if len(_FLAVOURS) > 64:
-        _FLAVOURS.clear()
-    _FLAVOURS[id(ctx)] = (ctx, flavour)
+    if memo is not None:
+        memo["orm.flavour"] = flavour
     return flavour
 
 
