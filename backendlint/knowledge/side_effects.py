@@ -9,6 +9,8 @@ in (:func:`local_bindings`), so that ``s = requests.Session(); s.post(...)`` and
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -155,6 +157,15 @@ _EMAIL_MESSAGE_CLASSES = {
 _SMTP_CLASSES = {"smtplib.SMTP", "smtplib.SMTP_SSL", "smtplib.LMTP"}
 _FLASK_MAIL = ("flask_mail.Mail", "flask_mailman.Mail")
 _FASTAPI_MAIL = ("fastapi_mail.FastMail",)
+
+# An outbound POST to an endpoint whose URL says it reads or is idempotent (OAuth token
+# exchange, search, completions, ``/update``) is not a create.
+IDEMPOTENT_URL = re.compile(
+    r"token|oauth|login|logout|auth|search|query|update|refresh|unload|delete|remove|verify|validate|"
+    r"check|status|health|ping|preview|render|embed|complet|chat|generat|predict|infer|transcri|"
+    r"translat|models|graphql|lookup|introspect",
+    re.IGNORECASE,
+)
 
 _STRIPE_ACTIONS = {"create", "confirm", "capture", "pay", "create_and_confirm"}
 _STRIPE_CLIENT_SERVICES = {

@@ -11,7 +11,7 @@ import libcst as cst
 from backendlint.engine.imports import dotted_name
 from backendlint.engine.rule import Option, Rule
 from backendlint.engine.traversal import walk
-from backendlint.knowledge import creates, handlers, orm, side_effects
+from backendlint.knowledge import creates, effects, handlers, orm, side_effects
 from backendlint.knowledge.side_effects import Bindings, SideEffect
 
 GUARD_HINT = "(Idempotency-Key header, get_or_create, or upsert)"
@@ -71,6 +71,8 @@ class Analysis:
     scope: object = None  # orm.OrmScope of the handler
     pending_adds: List[Finding] = field(default_factory=list)  # session.add before commit
     created_keys: FrozenSet[str] = frozenset()  # model keys of every row the handler creates
+    class_key: Optional[str] = None  # "module.Class" of a handler method (effect summaries)
+    self_key: Optional[str] = None  # the handler's own summary key
 
 
 class NonIdempotentPost(Rule):
@@ -80,7 +82,7 @@ class NonIdempotentPost(Rule):
     # Every POST handler mentions POST (route methods, require_POST, def post,
     # request.method == "POST", @action(methods=["post"])) or is a DRF ``create``.
     requires = ("post", "POST", "Post", "create")
-    facts = orm.FACTS + (creates.MIDDLEWARE_FACT,)
+    facts = orm.FACTS + (creates.MIDDLEWARE_FACT,) + effects.FACTS
     options = (
         Option(
             "guards",
@@ -126,6 +128,11 @@ class NonIdempotentPost(Rule):
         methods = handlers.handler_methods(ctx, node)
         analysis = Analysis(ctx, side_effects.local_bindings(node), set(methods) if methods else None)
         analysis.scope = orm.OrmScope(ctx, node)
+        if len(classes) == 1:
+            analysis.class_key = f"{ctx.module_name}.{classes[0].name.value}"
+            analysis.self_key = f"{analysis.class_key}.{node.name.value}"
+        elif not classes:
+            analysis.self_key = f"{ctx.module_name}.{node.name.value}"
         self._prepare(analysis, node)
         if kind == handlers.POST_ONLY:
             start = True
@@ -490,7 +497,33 @@ class NonIdempotentPost(Rule):
         if effect is not None and self._counts(effect, call):
             guarded = effect.idempotent or state.covers_effects()
             a.events.append(Finding(f"{_EFFECT_VERB[effect.kind]} ({effect.label})", guarded))
+        elif effect is None:
+            self._project_call(a, call, state)
         return state
+
+    def _project_call(self, a: Analysis, call: cst.Call, state: State) -> None:
+        """A call to a project function that (itself or through its callees) creates state
+        with no guard of its own (effect summaries)."""
+        found = effects.handler_callee(self.ctx, call, a.bindings, a.class_key, a.self_key)
+        if found is None:
+            return
+        target, summaries = found
+        exported = summaries.get("creates", {}).get(target)
+        if not exported:
+            return
+        for label, chain in exported.items():
+            if label.startswith("creates "):
+                model = label.split()[1]
+                if creates.is_log_model(model):
+                    continue
+                guarded = state.covers(model)
+            else:
+                guarded = state.covers_effects()
+            text = (
+                f"calls {effects.describe_chain(summaries, target, chain)}, "
+                f"which {label} ({effects.create_line(summaries, target, chain)})"
+            )
+            a.events.append(Finding(text, guarded))
 
     def _is_session(self, a: Analysis, expr: cst.BaseExpression) -> bool:
         scope = a.scope
@@ -733,12 +766,7 @@ def _related_owner(call: cst.Call) -> Optional[str]:
     return None
 
 
-_IDEMPOTENT_URL = re.compile(
-    r"token|oauth|login|logout|auth|search|query|update|refresh|unload|delete|remove|verify|validate|"
-    r"check|status|health|ping|preview|render|embed|complet|chat|generat|predict|infer|transcri|"
-    r"translat|models|graphql|lookup|introspect",
-    re.IGNORECASE,
-)
+_IDEMPOTENT_URL = side_effects.IDEMPOTENT_URL
 
 
 def _idempotent_url(call: cst.Call) -> bool:

@@ -1,0 +1,802 @@
+"""Effect summaries: what each project function does to the world, through the functions it calls.
+
+A project fact (kind ``effect_summaries``). For every module-level function and every
+method of a module-level class, the collector records, from the function's own body:
+
+- ``cr``: rows it creates with no idempotency guard around them (``Model.objects.create``,
+  ``Model(...).save()``, ``session.add(Model(...))``, ``bulk_create`` without conflict
+  handling) and irreversible side effects (task enqueue, outbound POST, email, payment);
+  the vocabulary is BL201's (``creates``, ``side_effects``), on the stdlib ``ast``;
+- ``g``: whether it guards against duplicates (``get_or_create``/``update_or_create``, an
+  ``if`` on an ``exists()``/``first()``/``get()`` lookup, ``except IntegrityError``, an
+  upsert, an idempotency key): a guarded function's creates, and its callees', are its
+  own business and are not exported to its callers;
+- ``w``: database writes (Django manager/queryset writes, ``save()``/``delete()`` of rows
+  built or loaded here) with whether each sits inside a transaction opened here;
+- ``tx``: the whole body runs in a transaction (``@transaction.atomic``, or a body that is
+  one ``with transaction.atomic()`` / ``session.begin()`` block);
+- ``k``: the calls it makes, as descriptors resolved at merge time, with their line and
+  whether they sit inside a transaction opened here.
+
+Calls are resolved only when the target is certain: a module function through the file's
+imports (``from x import f as g``, ``import x as y; y.f()``, relative imports, package
+re-exports), ``Class.method()``, ``self.method()`` / ``cls.method()`` (on the class and its
+project bases), ``obj.method()`` where ``obj`` was built by ``Class(...)`` in the function,
+annotated ``obj: Class`` or injected with FastAPI ``Depends(Class)``, and
+``self.attr.method()`` where ``__init__`` sets ``self.attr = Class(...)``. Anything else
+(third-party libraries, unknown receivers) stays opaque.
+
+The merge computes the transitive effects with a fixed point: the exported creates of a
+function are its own plus those of the functions it calls (first chain found per created
+thing), iterated until nothing changes, so recursion and cycles terminate. A function whose
+every call site in the project is inside a transaction is covered by its callers.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from backendlint.engine.facts import FactCollector, register
+from backendlint.knowledge import creates as _creates
+from backendlint.knowledge.models import AstImports, ast_dotted
+from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, SESSION_NAMES
+from backendlint.knowledge.side_effects import _DJANGO_MAIL_FUNCS, _PAYMENT_SDKS, _STRIPE_ACTIONS, IDEMPOTENT_URL
+
+FACT_KIND = "effect_summaries"
+FACTS = (FACT_KIND,)
+
+MAX_CHAIN = 4  # calls named in a message
+_MAX_ITEMS = 8  # exported creates kept per function
+_MAX_ROUNDS = 64  # safety net for the fixed point (it converges long before)
+
+_ATOMIC_NAMES = ("django.db.transaction.atomic", "django.db.transaction.Atomic")
+_INTEGRITY = ("IntegrityError", "UniqueViolation", "UniqueViolationError", "DuplicateKeyError", "NotUniqueError")
+_LOOKUPS = frozenset({"exists", "first", "get", "one_or_none", "scalar", "scalar_one_or_none", "count", "filter", "filter_by", "aexists", "afirst", "aget", "acount"})
+_GUARDED = frozenset({"get_or_create", "update_or_create", "aget_or_create", "aupdate_or_create", "on_conflict_do_nothing", "on_conflict_do_update", "on_duplicate_key_update"})
+_MANAGER_ATTRS = ("objects", "_default_manager", "_base_manager", "all_objects")
+_DJ_WRITES = frozenset({"create", "update", "delete", "bulk_create", "bulk_update", "update_or_create", "get_or_create", "acreate", "aupdate", "adelete", "abulk_create"})
+_LOADERS = frozenset({"get", "first", "last", "latest", "earliest", "aget", "afirst", "alast"})
+
+
+# -- names --------------------------------------------------------------------------------
+def _last(dotted: str) -> str:
+    return dotted.rsplit(".", 1)[-1]
+
+
+def model_name(dotted: Optional[str], qualified: Optional[str]) -> Optional[str]:
+    """The class name when a constructor callee looks like an ORM model class (the ast twin
+    of ``creates.is_model_name``)."""
+    if not dotted:
+        return None
+    last = _last(dotted)
+    if not last[:1].isupper() or (last.isupper() and len(last) > 1) or not any(c.islower() for c in last):
+        return None
+    if last in _creates._NOT_MODEL_NAMES or last.endswith(_creates._NOT_MODEL_SUFFIXES):
+        return None
+    q = qualified or ""
+    if q.startswith(_creates._NOT_MODEL_MODULES) and not q.startswith("django.contrib.auth.models"):
+        return None
+    if "." in dotted:
+        owner = dotted.rsplit(".", 1)[0]
+        if _last(owner)[:1].isupper():
+            return None
+        heads = {m.split(".", 1)[0] for m in _creates._NOT_MODEL_MODULES}
+        if q and q.split(".", 1)[0] in heads:
+            return None
+    return last
+
+
+def _manager_model(expr: ast.AST) -> Optional[str]:
+    """``Order`` for ``Order.objects`` / ``models.Order.objects`` (also ``.using(...)``)."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in ("using", "db_manager"):
+        expr = expr.func.value
+    if not isinstance(expr, ast.Attribute) or expr.attr not in _MANAGER_ATTRS:
+        return None
+    owner = ast_dotted(expr.value)
+    if not owner:
+        return None
+    last = _last(owner)
+    return last if last[:1].isupper() and any(c.islower() for c in last) else None
+
+
+def _queryset_model(expr: ast.AST) -> Optional[str]:
+    """``Order`` for ``Order.objects.filter(...)...`` chains."""
+    depth = 0
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and depth < 12:
+        found = _manager_model(expr.func.value)
+        if found:
+            return found
+        expr = expr.func.value
+        depth += 1
+    return _manager_model(expr)
+
+
+def _is_session_expr(expr: ast.AST) -> bool:
+    text = ast_dotted(expr) or ""
+    last = _last(text).lower() if text else ""
+    return bool(last) and ("session" in last or last in SESSION_NAMES) and not last.startswith(("requests", "http"))
+
+
+def _non_orm(expr: ast.AST) -> bool:
+    text = (ast_dotted(expr) or "").lower()
+    return any(h in text for h in NON_ORM_NAME_HINTS)
+
+
+# -- one function ---------------------------------------------------------------------------
+class _FunctionScan:
+    def __init__(self, imports: AstImports, func: ast.AST, cls: Optional[str], attr_types: Dict[str, str]):
+        self.imports = imports
+        self.func = func
+        self.cls = cls
+        self.attr_types = attr_types
+        self.creates: List[list] = []  # [label, model key, line]
+        self.writes: List[list] = []  # [label, line, in_tx]
+        self.calls: List[list] = []  # [descriptor, line, in_tx]
+        self.guard = False
+        self.var_types: Dict[str, str] = {}  # var -> qualified class
+        self.built: Dict[str, str] = {}  # var -> model built here (Model(...))
+        self.loaded: set = set()  # vars holding rows read from the database
+        self.guarded_models: set = set()
+
+    # local names
+    def _q(self, node: ast.AST) -> Optional[str]:
+        return self.imports.resolve(ast_dotted(node))
+
+    def _class_of(self, ann: Optional[ast.AST]) -> Optional[str]:
+        if ann is None:
+            return None
+        if isinstance(ann, ast.Subscript):
+            # Annotated[Service, Depends(...)], Optional[Service]
+            inner = ann.slice
+            if isinstance(inner, ast.Tuple) and inner.elts:
+                inner = inner.elts[0]
+            return self._class_of(inner)
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return None
+        q = self._q(ann)
+        return q if q and _last(q)[:1].isupper() else None
+
+    def _depends_class(self, default: Optional[ast.AST]) -> Optional[str]:
+        if isinstance(default, ast.Call) and default.args and _last(ast_dotted(default.func) or "") == "Depends":
+            return self._class_of(default.args[0])
+        return None
+
+    def prepare(self) -> None:
+        args = self.func.args
+        params = list(args.posonlyargs) + list(args.args) + list(args.kwonlyargs)
+        defaults: Dict[str, ast.AST] = {}
+        positional = list(args.posonlyargs) + list(args.args)
+        for p, d in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+            defaults[p.arg] = d
+        for p, d in zip(args.kwonlyargs, args.kw_defaults):
+            if d is not None:
+                defaults[p.arg] = d
+        for p in params:
+            found = self._depends_class(defaults.get(p.arg))
+            if found is None and p.annotation is not None:
+                ann = p.annotation
+                if isinstance(ann, ast.Subscript) and _last(ast_dotted(ann.value) or "") == "Annotated":
+                    elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+                    for extra in elts[1:]:
+                        found = found or self._depends_class(extra)
+                found = found or self._class_of(ann)
+            if found:
+                self.var_types[p.arg] = found
+        assigned: Dict[str, List[ast.AST]] = {}
+        for node in _body_nodes(self.func.body):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                assigned.setdefault(node.targets[0].id, []).append(node.value)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                cls = self._class_of(node.annotation)
+                if cls:
+                    self.var_types[node.target.id] = cls
+                if node.value is not None:
+                    assigned.setdefault(node.target.id, []).append(node.value)
+        for name, values in assigned.items():
+            kinds = set()
+            for value in values:
+                if isinstance(value, ast.Await):
+                    value = value.value
+                if isinstance(value, ast.Call):
+                    callee = ast_dotted(value.func)
+                    q = self.imports.resolve(callee)
+                    model = model_name(callee, q)
+                    if model and not any(isinstance(a, ast.Starred) for a in value.args):
+                        kinds.add(("built", model))
+                    elif q and _last(q)[:1].isupper():
+                        kinds.add(("class", q))
+                    elif _is_loader_call(value):
+                        kinds.add(("loaded", ""))
+                    else:
+                        kinds.add(("other", ""))
+                else:
+                    kinds.add(("other", ""))
+            if len(kinds) == 1:
+                kind, what = next(iter(kinds))
+                if kind == "built":
+                    self.built[name] = what
+                elif kind == "class":
+                    self.var_types.setdefault(name, what)
+                elif kind == "loaded":
+                    self.loaded.add(name)
+            elif any(k == "loaded" for k, _ in kinds):
+                self.loaded.add(name)
+
+    # body
+    def scan(self) -> None:
+        self.prepare()
+        self._stmts(self.func.body, False)
+        for dec in getattr(self.func, "decorator_list", []):
+            if self._atomic_expr(dec):
+                self.tx_decorated = True
+
+    tx_decorated = False
+
+    def _atomic_expr(self, expr: ast.AST) -> bool:
+        if isinstance(expr, ast.Call):
+            expr = expr.func
+        q = self._q(expr) or ""
+        text = ast_dotted(expr) or ""
+        if q in _ATOMIC_NAMES or _last(text) == "atomic":
+            return True
+        return isinstance(expr, ast.Attribute) and expr.attr in ("begin", "begin_nested")
+
+    def _stmts(self, stmts: Sequence[ast.stmt], in_tx: bool) -> None:
+        for stmt in stmts:
+            self._stmt(stmt, in_tx)
+
+    def _stmt(self, stmt: ast.stmt, in_tx: bool) -> None:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            return
+        if isinstance(stmt, (ast.With, ast.AsyncWith)):
+            inner = in_tx
+            for item in stmt.items:
+                self._expr(item.context_expr, in_tx)
+                if self._atomic_expr(item.context_expr):
+                    inner = True
+                if _catches_integrity(item.context_expr):
+                    self.guard = True
+            self._stmts(stmt.body, inner)
+            return
+        if isinstance(stmt, ast.If):
+            if self._lookup_test(stmt.test):
+                self.guard = True
+            self._expr(stmt.test, in_tx)
+            self._stmts(stmt.body, in_tx)
+            self._stmts(stmt.orelse, in_tx)
+            return
+        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            for handler in stmt.handlers:
+                if _catches_integrity(handler.type):
+                    self.guard = True
+            self._stmts(stmt.body, in_tx)
+            for handler in stmt.handlers:
+                self._stmts(handler.body, in_tx)
+            self._stmts(stmt.orelse, in_tx)
+            self._stmts(stmt.finalbody, in_tx)
+            return
+        for field_name, value in ast.iter_fields(stmt):
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.stmt):
+                        self._stmt(item, in_tx)
+                    elif isinstance(item, ast.AST):
+                        self._expr(item, in_tx)
+            elif isinstance(value, ast.AST):
+                if isinstance(value, ast.stmt):
+                    self._stmt(value, in_tx)
+                else:
+                    self._expr(value, in_tx)
+
+    def _lookup_test(self, test: ast.AST) -> bool:
+        for node in ast.walk(test):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in _LOOKUPS and (_queryset_model(node) or _is_session_expr(node.func.value) or "query" in (ast_dotted(node.func.value) or "")):
+                    return True
+                if node.func.attr in ("exists", "aexists"):
+                    return True
+            if isinstance(node, ast.Name) and node.id in self.loaded:
+                return True
+        return False
+
+    def _expr(self, expr: ast.AST, in_tx: bool) -> None:
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, ast.Call):
+                self._call(node, in_tx)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "idempot" in node.value.lower():
+                self.guard = True
+            if isinstance(node, ast.Name) and "idempot" in node.id.lower():
+                self.guard = True
+            stack.extend(ast.iter_child_nodes(node))
+
+    def _call(self, call: ast.Call, in_tx: bool) -> None:
+        func = call.func
+        line = call.lineno
+        dotted = ast_dotted(func)
+        q = self.imports.resolve(dotted)
+        attr = func.attr if isinstance(func, ast.Attribute) else ""
+        if attr in _GUARDED:
+            self.guard = True
+            model = _queryset_model(func.value)
+            if model:
+                self.writes.append([f"{model}.objects.{attr}", line, in_tx])
+            return
+        if any(k.arg in ("ignore_conflicts", "update_conflicts") for k in call.keywords):
+            self.guard = True
+        # -- Django manager / queryset writes
+        if attr in _DJ_WRITES:
+            model = _queryset_model(func.value)
+            if model:
+                label = f"{model}.objects.{attr}" if _manager_model(func.value) else f"{model} queryset .{attr}()"
+                self.writes.append([label, line, in_tx])
+                if attr in ("create", "acreate", "bulk_create", "abulk_create"):
+                    suffix = " (bulk_create)" if "bulk" in attr else ""
+                    self.creates.append([f"creates {model}{suffix}", _creates.model_key(model), line])
+                return
+            if attr in ("create_user", "create_superuser"):
+                pass
+        if attr in ("create_user", "create_superuser") and _manager_model(func.value):
+            model = _manager_model(func.value)
+            self.writes.append([f"{model}.objects.{attr}", line, in_tx])
+            self.creates.append([f"creates {model}", _creates.model_key(model), line])
+            return
+        # -- save()/delete() of rows built or loaded here
+        if attr in ("save", "asave", "delete", "adelete") and not any(not isinstance(a, ast.Starred) for a in call.args[:0]):
+            recv = func.value
+            model = None
+            if isinstance(recv, ast.Call):
+                callee = ast_dotted(recv.func)
+                model = model_name(callee, self.imports.resolve(callee))
+                if model and attr in ("save", "asave"):
+                    self.writes.append([f"{model}(...).save()", line, in_tx])
+                    self.creates.append([f"creates {model}", _creates.model_key(model), line])
+                    return
+            if isinstance(recv, ast.Name) and not call.args:
+                if recv.id in self.built:
+                    model = self.built[recv.id]
+                    self.writes.append([f"{recv.id}.{attr}()", line, in_tx])
+                    if attr in ("save", "asave"):
+                        self.creates.append([f"creates {model}", _creates.model_key(model), line])
+                    return
+                if recv.id in self.loaded and not _non_orm(recv):
+                    self.writes.append([f"{recv.id}.{attr}()", line, in_tx])
+                    return
+        # -- SQLAlchemy session.add(Model(...)) / session.add(obj)
+        if attr in ("add", "add_all") and call.args and _is_session_expr(func.value):
+            arg = call.args[0]
+            items = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) and attr == "add_all" else [arg]
+            for item in items:
+                model = None
+                if isinstance(item, ast.Call):
+                    callee = ast_dotted(item.func)
+                    model = model_name(callee, self.imports.resolve(callee))
+                elif isinstance(item, ast.Name):
+                    model = self.built.get(item.id)
+                if model:
+                    self.creates.append([f"creates {model}", _creates.model_key(model), line])
+            return
+        # -- side effects (BL201's vocabulary)
+        effect = self._side_effect(call, func, dotted, q, attr)
+        if effect:
+            self.creates.append([effect, "", line])
+            return
+        # -- calls to resolve at merge
+        desc = self._descriptor(func, dotted, q, attr)
+        if desc is not None:
+            self.calls.append([desc, line, in_tx])
+
+    def _side_effect(self, call, func, dotted, q, attr) -> Optional[str]:
+        if attr in ("delay", "apply_async") and isinstance(func, ast.Attribute):
+            recv = ast_dotted(func.value) or ""
+            if recv:
+                label = f"{recv}.{attr}"
+                if not _creates.is_idempotent_task_name(label):
+                    return f"enqueues a task ({label})"
+            return None
+        if q in _DJANGO_MAIL_FUNCS:
+            return f"sends an email ({_last(q)})"
+        if q and q.startswith("stripe.") and attr in _STRIPE_ACTIONS and len(q.split(".")) >= 3 and q.split(".")[-2][:1].isupper():
+            if not any(k.arg and "idempot" in k.arg.lower() for k in call.keywords):
+                return f"charges a payment ({q})"
+        if q and q.split(".", 1)[0] in _PAYMENT_SDKS and attr in ("sale", "charge", "capture", "submit_for_settlement"):
+            return f"charges a payment ({q})"
+        if q in ("requests.post", "httpx.post") and not _idempotent_url(call):
+            return f"sends an outbound POST ({q})"
+        return None
+
+    def _descriptor(self, func, dotted, q, attr) -> Optional[list]:
+        if isinstance(func, ast.Name):
+            return ["q", q] if q else None
+        if not isinstance(func, ast.Attribute):
+            return None
+        recv = func.value
+        if isinstance(recv, ast.Name):
+            if recv.id in ("self", "cls") and self.cls:
+                return ["s", attr]
+            if recv.id in self.var_types:
+                return ["i", self.var_types[recv.id], attr]
+            if q and recv.id not in self.built and recv.id not in self.loaded:
+                return ["q", q]  # module.func / Class.method through imports or local defs
+            return None
+        if isinstance(recv, ast.Attribute) and isinstance(recv.value, ast.Name) and recv.value.id == "self":
+            cls = self.attr_types.get(recv.attr)
+            if cls:
+                return ["i", cls, attr]
+            return None
+        if q and dotted and "." in dotted:
+            return ["q", q]
+        return None
+
+
+def _idempotent_url(call: ast.Call) -> bool:
+    url = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "url"), None)
+    if url is None:
+        return False
+    texts = [n.value for n in ast.walk(url) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    texts += [n.id for n in ast.walk(url) if isinstance(n, ast.Name)]
+    return bool(IDEMPOTENT_URL.search(" ".join(texts)))
+
+
+_LOADER_PREFIXES = ("get_", "aget_", "find_", "fetch_", "load_", "retrieve_", "lookup_")
+
+
+def _is_loader_call(call: ast.Call) -> bool:
+    """``Order.objects.get(...)``, ``get_object_or_404(...)``, ``find_order(...)``: a row read
+    from the database (the ast twin of BL201's loaders)."""
+    name = _last(ast_dotted(call.func) or "")
+    if isinstance(call.func, ast.Attribute) and name in _LOADERS:
+        return True
+    return name.startswith(_LOADER_PREFIXES) or name in ("get_object_or_404", "first_or_404", "get_or_404", "one_or_404")
+
+
+def _catches_integrity(expr: Optional[ast.AST]) -> bool:
+    if expr is None:
+        return False
+    for node in ast.walk(expr):
+        text = ast_dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if text and _last(text) in _INTEGRITY:
+            return True
+    return False
+
+
+def _body_nodes(stmts: Sequence[ast.stmt]):
+    stack = list(stmts)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+
+
+def _whole_body_atomic(scan: _FunctionScan) -> bool:
+    if scan.tx_decorated:
+        return True
+    body = [s for s in scan.func.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return len(body) == 1 and isinstance(body[0], (ast.With, ast.AsyncWith)) and any(
+        scan._atomic_expr(item.context_expr) for item in body[0].items
+    )
+
+
+def _attr_types(cls: ast.ClassDef, imports: AstImports) -> Dict[str, str]:
+    """``self.repo = Repo(...)`` in ``__init__`` and ``repo: Repo`` class annotations."""
+    out: Dict[str, str] = {}
+    for stmt in cls.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            q = imports.resolve(ast_dotted(stmt.annotation))
+            if q and _last(q)[:1].isupper():
+                out[stmt.target.id] = q
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__init__":
+            for node in _body_nodes(stmt.body):
+                if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    t = node.targets[0]
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" and isinstance(node.value, ast.Call):
+                        q = imports.resolve(ast_dotted(node.value.func))
+                        if q and _last(q)[:1].isupper():
+                            out[t.attr] = q
+    return out
+
+
+# -- the collector --------------------------------------------------------------------------
+@register
+class EffectSummaries(FactCollector):
+    kind = FACT_KIND
+    requires = ("def ",)
+    version = 1
+
+    def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
+        is_package = relpath.endswith("__init__.py")
+        imports = AstImports(module_name, is_package)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imports.add(node)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                imports.local(node.name)
+        funcs: Dict[str, Any] = {}
+        classes: Dict[str, Any] = {}
+
+        def summarise(fn, qual: str, cls: Optional[str], attr_types) -> None:
+            scan = _FunctionScan(imports, fn, cls, attr_types)
+            scan.scan()
+            rec: Dict[str, Any] = {"l": fn.lineno}
+            if scan.creates:
+                rec["cr"] = scan.creates
+            if scan.writes:
+                rec["w"] = scan.writes
+            if scan.calls:
+                rec["k"] = scan.calls
+            if scan.guard:
+                rec["g"] = 1
+            if _whole_body_atomic(scan):
+                rec["tx"] = 1
+            funcs[qual] = rec
+
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                summarise(node, node.name, None, {})
+            elif isinstance(node, ast.ClassDef):
+                attr_types = _attr_types(node, imports)
+                bases = [imports.resolve(ast_dotted(b)) for b in node.bases]
+                methods = []
+                for stmt in node.body:
+                    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        methods.append(stmt.name)
+                        summarise(stmt, f"{node.name}.{stmt.name}", node.name, attr_types)
+                classes[node.name] = {"b": [b for b in bases if b]}
+        # re-exports: names this module imports from elsewhere (package __init__ files)
+        aliases = {k: v for k, v in imports.bindings.items() if v != f"{module_name}.{k}"}
+        if not funcs and not classes and not is_package:
+            return None
+        return {"m": module_name, "f": funcs, "c": classes, "a": aliases if is_package else {}}
+
+    def merge(self, parts: Dict[str, Any]) -> Dict[str, Any]:
+        return merge_summaries(parts)
+
+
+# -- merge: resolution and the fixed point ------------------------------------------------------
+def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
+    funcs: Dict[str, Any] = {}
+    where: Dict[str, Tuple[str, int]] = {}  # key -> (relpath, def line)
+    classes: Dict[str, List[str]] = {}
+    aliases: Dict[str, Dict[str, str]] = {}
+    for relpath, part in parts.items():
+        module = part.get("m", "")
+        if part.get("a"):
+            aliases[module] = part["a"]
+        for qual, rec in part.get("f", {}).items():
+            key = f"{module}.{qual}" if module else qual
+            funcs[key] = rec
+            where[key] = (relpath, rec.get("l", 0))
+        for name, rec in part.get("c", {}).items():
+            classes[f"{module}.{name}" if module else name] = rec.get("b", [])
+    res = _Resolver(funcs, classes, aliases)
+    # edges
+    edges: Dict[str, List[Tuple[str, int, bool]]] = {}
+    callers: Dict[str, List[Tuple[str, bool]]] = {}
+    for key, rec in funcs.items():
+        cls = key.rsplit(".", 1)[0] if "." in key and key.rsplit(".", 1)[0] in classes else None
+        out = []
+        for desc, line, in_tx in rec.get("k", []):
+            target = res.resolve(desc, cls)
+            if target and target != key:
+                out.append((target, line, bool(in_tx)))
+                callers.setdefault(target, []).append((key, bool(in_tx)))
+        edges[key] = out
+    # exported creates: {label: chain} with chain = [[callee key, call line], ...] + [create line]
+    exported: Dict[str, Dict[str, list]] = {}
+    for key, rec in funcs.items():
+        if rec.get("g"):
+            continue
+        own: Dict[str, list] = {}
+        for label, _model, line in rec.get("cr", []):
+            own.setdefault(label, [line])
+        exported[key] = own
+    for _ in range(_MAX_ROUNDS):
+        changed = False
+        for key, out in edges.items():
+            if funcs[key].get("g"):
+                continue
+            mine = exported.setdefault(key, {})
+            if len(mine) >= _MAX_ITEMS:
+                continue
+            for target, line, _in_tx in out:
+                for label, chain in list(exported.get(target, {}).items()):
+                    if label in mine or len(chain) > 2 * MAX_CHAIN:
+                        continue
+                    mine[label] = [target, line] + chain
+                    changed = True
+        if not changed:
+            break
+    # covered by callers: every call site in the project is in a transaction
+    covered = sorted(k for k, sites in callers.items() if sites and all(in_tx or funcs.get(c, {}).get("tx") for c, in_tx in sites))
+    return {
+        "where": {k: list(v) for k, v in where.items()},
+        "creates": {k: v for k, v in exported.items() if v},
+        "classes": classes,
+        "aliases": aliases,
+        "funcs": sorted(funcs),
+        "covered": covered,
+        "writes": {k: rec["w"] for k, rec in funcs.items() if rec.get("w")},
+        "tx": sorted(k for k, rec in funcs.items() if rec.get("tx")),
+        "edges": {k: [list(e) for e in v] for k, v in edges.items() if v},
+    }
+
+
+class _Resolver:
+    def __init__(self, funcs, classes, aliases):
+        self.funcs = funcs if isinstance(funcs, (dict, set, frozenset)) else set(funcs)
+        self.classes = classes
+        self.aliases = aliases
+
+    def canonical(self, name: str, depth: int = 0) -> str:
+        """Follow package re-exports: ``shop.services.create`` -> ``shop.services.orders.create``."""
+        if depth > 4 or name in self.funcs or name in self.classes:
+            return name
+        module, _, rest = name.rpartition(".")
+        while module:
+            table = self.aliases.get(module)
+            if table:
+                head, _, tail = rest.partition(".")
+                if head in table:
+                    return self.canonical(table[head] + ("." + tail if tail else ""), depth + 1)
+            module, _, last = module.rpartition(".")
+            rest = f"{last}.{rest}"
+        return name
+
+    def method(self, cls: str, name: str, depth: int = 0) -> Optional[str]:
+        cls = self.canonical(cls)
+        if depth > 8 or cls not in self.classes:
+            return None
+        key = f"{cls}.{name}"
+        if key in self.funcs:
+            return key
+        for base in self.classes[cls]:
+            found = self.method(base, name, depth + 1)
+            if found:
+                return found
+        return None
+
+    def resolve(self, desc: Sequence[str], cls: Optional[str]) -> Optional[str]:
+        kind = desc[0]
+        if kind == "q":
+            name = self.canonical(desc[1])
+            if name in self.funcs:
+                return name
+            owner, _, meth = name.rpartition(".")
+            if owner and self.canonical(owner) in self.classes:
+                return self.method(owner, meth)
+            return None
+        if kind == "s":
+            return self.method(cls, desc[1]) if cls else None
+        if kind == "i":
+            return self.method(desc[1], desc[2])
+        return None
+
+
+def resolver(summaries: Dict[str, Any]) -> _Resolver:
+    return _Resolver(set(summaries.get("funcs", ())), summaries.get("classes", {}), summaries.get("aliases", {}))
+
+
+def describe_chain(summaries: Dict[str, Any], first: str, chain: list) -> str:
+    """``create_order() (shop/services.py:12), which calls save() (shop/repo.py:3)``."""
+    where = summaries.get("where", {})
+    keys = [first] + [chain[i] for i in range(0, len(chain) - 1, 2)]
+    parts = []
+    for key in keys[:MAX_CHAIN]:
+        relpath, line = where.get(key, ("?", 0))
+        parts.append(f"{_last(key)}() ({relpath}:{line})")
+    if len(keys) > MAX_CHAIN:
+        parts.append("...")
+    return ", which calls ".join(parts)
+
+
+def create_line(summaries: Dict[str, Any], first: str, chain: list) -> str:
+    where = summaries.get("where", {})
+    keys = [first] + [chain[i] for i in range(0, len(chain) - 1, 2)]
+    relpath, _ = where.get(keys[-1], ("?", 0))
+    return f"{relpath}:{chain[-1]}"
+
+
+# -- the checked file's side (LibCST): descriptors for calls in a handler ---------------------
+def _cst_class(ctx, expr) -> Optional[str]:
+    import libcst as cst
+
+    if isinstance(expr, cst.Subscript):
+        if not expr.slice:
+            return None
+        inner = getattr(expr.slice[0].slice, "value", None)
+        return _cst_class(ctx, inner) if inner is not None else None
+    if not isinstance(expr, (cst.Name, cst.Attribute)):
+        return None
+    q = ctx.qualified(expr)
+    return q if q and _last(q)[:1].isupper() else None
+
+
+def _cst_depends(ctx, value) -> Optional[str]:
+    import libcst as cst
+
+    if isinstance(value, cst.Call) and value.args and _last(ctx.qualified_callee(value) or "") == "Depends":
+        return _cst_class(ctx, value.args[0].value)
+    return None
+
+
+def local_class(ctx, name: str, bindings) -> Optional[str]:
+    """The project class a local name holds, when it is certain: every assignment is a
+    ``Class(...)`` call, an annotation names the class, or FastAPI injects ``Depends(Class)``."""
+    import libcst as cst
+
+    from backendlint.knowledge.side_effects import unwrap
+
+    for ann in bindings.annotations.get(name, []):
+        if isinstance(ann, cst.Subscript) and _last(ctx.qualified(ann.value) or "") == "Annotated":
+            for el in ann.slice[1:]:
+                found = _cst_depends(ctx, getattr(el.slice, "value", None))
+                if found:
+                    return found
+        found = _cst_class(ctx, ann)
+        if found:
+            return found
+    found_set = set()
+    for value in bindings.values.get(name, []):
+        value = unwrap(value)
+        dep = _cst_depends(ctx, value)
+        if dep:
+            found_set.add(dep)
+            continue
+        if isinstance(value, cst.Call):
+            q = ctx.qualified_callee(value)
+            if q and _last(q)[:1].isupper():
+                found_set.add(q)
+                continue
+        return None
+    return found_set.pop() if len(found_set) == 1 else None
+
+
+def cst_descriptor(ctx, call, bindings, in_class: bool) -> Optional[list]:
+    """What ``_FunctionScan._descriptor`` records for the same call, from LibCST."""
+    import libcst as cst
+
+    func = call.func
+    if isinstance(func, cst.Name):
+        q = ctx.qualified_callee(call)
+        return ["q", q] if q else None
+    if not isinstance(func, cst.Attribute):
+        return None
+    recv = func.value
+    attr = func.attr.value
+    if isinstance(recv, cst.Name):
+        if recv.value in ("self", "cls"):
+            return ["s", attr] if in_class else None
+        cls = local_class(ctx, recv.value, bindings)
+        if cls:
+            return ["i", cls, attr]
+        if recv.value in bindings.values or recv.value in bindings.annotations:
+            return None  # a local name: not the module it may shadow
+    q = ctx.qualified_callee(call)
+    return ["q", q] if q else None
+
+
+def handler_callee(ctx, call, bindings, class_key: Optional[str], self_key: Optional[str] = None):
+    """(callee key, summaries) when ``call`` is resolved to a project function with a summary."""
+    summaries = ctx.facts.get(FACT_KIND) if ctx.facts is not None else None
+    if not summaries:
+        return None
+    memo = ctx.memo.get("effects.resolver")
+    if memo is None:
+        memo = ctx.memo["effects.resolver"] = resolver(summaries)
+    desc = cst_descriptor(ctx, call, bindings, class_key is not None)
+    if desc is None:
+        return None
+    target = memo.resolve(desc, class_key)
+    if target is None or target == self_key:
+        return None
+    return target, summaries

@@ -1,0 +1,338 @@
+"""Effect summaries (backendlint.knowledge.effects): multi-file projects, resolution, cycles,
+and their use by BL201 (and BL301)."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+from backendlint.knowledge.effects import EffectSummaries, merge_summaries
+from tests.helpers import lint
+
+
+def _summaries(files):
+    """Merged summaries of {relpath: source}, without running the engine."""
+    collector = EffectSummaries()
+    parts = {}
+    for relpath, source in files.items():
+        source = textwrap.dedent(source)
+        module = relpath[:-3].replace("/", ".")
+        if module.endswith(".__init__"):
+            module = module[: -len(".__init__")]
+        part = collector.collect(ast.parse(source), relpath, module, source)
+        if part is not None:
+            parts[relpath] = part
+    return merge_summaries(parts)
+
+
+LAYERED = {
+    "shop/__init__.py": "",
+    "shop/models.py": """
+        from django.db import models
+        class Order(models.Model):
+            ref = models.CharField(max_length=20, unique=True)
+    """,
+    "shop/repository.py": """
+        from shop.models import Order
+
+        def save_order(data):
+            return Order.objects.create(**data)
+
+        def find_order(ref):
+            return Order.objects.filter(ref=ref).first()
+    """,
+    "shop/services.py": """
+        from shop.repository import save_order, find_order
+
+        def create_order(data):
+            order = save_order(data)
+            return order
+
+        def create_order_once(data):
+            existing = find_order(data["ref"])
+            if existing is not None:
+                return existing
+            return save_order(data)
+
+        def read_order(ref):
+            return find_order(ref)
+    """,
+}
+
+
+# -- the summaries ----------------------------------------------------------------------
+def test_summary_handler_service_repository_chain():
+    s = _summaries(LAYERED)
+    chain = s["creates"]["shop.services.create_order"]["creates Order"]
+    assert chain[0] == "shop.repository.save_order"
+    assert chain[-1] == 5  # the create line in repository.py
+    assert "shop.services.read_order" not in s["creates"]
+    # a duplicate check in the service keeps the repository's create to itself
+    assert "shop.services.create_order_once" not in s["creates"]
+
+
+def test_summary_cycle_terminates_and_propagates():
+    s = _summaries({
+        "app/__init__.py": "",
+        "app/models.py": "class Ticket: pass\n",
+        "app/a.py": """
+            from app import b
+            from app.models import Ticket
+
+            def ping(n):
+                if n:
+                    return b.pong(n - 1)
+                Ticket(n=n).save()
+        """,
+        "app/b.py": """
+            from app.a import ping
+
+            def pong(n):
+                return ping(n)
+        """,
+    })
+    assert "creates Ticket" in s["creates"]["app.a.ping"]
+    assert "creates Ticket" in s["creates"]["app.b.pong"]
+
+
+def test_summary_unresolved_and_third_party_calls_stay_opaque():
+    s = _summaries({
+        "svc.py": """
+            import stripe_helpers
+            from thirdparty import make_order
+
+            def create(data, repo):
+                make_order(data)          # third party
+                repo.save_order(data)     # unknown receiver
+                stripe_helpers.charge()   # not a project module
+        """,
+    })
+    assert "svc.create" not in s["creates"]
+
+
+def test_summary_re_export_through_package_init():
+    s = _summaries({
+        "shop/__init__.py": "from shop.repository import save_order\n",
+        "shop/models.py": "",
+        "shop/repository.py": LAYERED["shop/repository.py"],
+        "api.py": """
+            import shop
+
+            def add(data):
+                return shop.save_order(data)
+        """,
+    })
+    assert "creates Order" in s["creates"]["api.add"]
+
+
+def test_summary_covered_by_callers():
+    s = _summaries({
+        "svc.py": """
+            from django.db import transaction
+            from shop.models import Order
+
+            def write_both(a, b):
+                Order.objects.filter(id=a).update(x=1)
+                Order.objects.filter(id=b).update(x=2)
+
+            def caller():
+                with transaction.atomic():
+                    write_both(1, 2)
+
+            @transaction.atomic
+            def other_caller():
+                write_both(3, 4)
+
+            def write_alone(a, b):
+                Order.objects.filter(id=a).update(x=1)
+                Order.objects.filter(id=b).update(x=2)
+
+            def careless():
+                write_alone(1, 2)
+
+            def careful():
+                with transaction.atomic():
+                    write_alone(1, 2)
+        """,
+    })
+    assert "svc.write_both" in s["covered"]
+    assert "svc.write_alone" not in s["covered"]  # one caller holds no transaction
+
+
+# -- BL201 through calls -------------------------------------------------------------------
+def _bl201(tmp_path, files):
+    return [(d.path, d.line, d.message) for d in lint(tmp_path, files, select=["BL201"])]
+
+
+def test_bl201_fastapi_handler_service_repository(tmp_path):
+    files = dict(LAYERED)
+    files["shop/api.py"] = """
+        from fastapi import APIRouter
+        from shop import services
+
+        router = APIRouter()
+
+        @router.post("/orders")
+        def post_order(payload: dict):
+            return services.create_order(payload)
+
+        @router.post("/orders/once")
+        def post_order_once(payload: dict):
+            return services.create_order_once(payload)
+
+        @router.post("/orders/search")
+        def search(payload: dict):
+            return services.read_order(payload["ref"])
+    """
+    found = _bl201(tmp_path, files)
+    assert [(p, line) for p, line, _ in found] == [("shop/api.py", 8)]
+    message = found[0][2]
+    assert "calls create_order() (shop/services.py:4), which calls save_order() (shop/repository.py:4)" in message
+    assert "which creates Order (shop/repository.py:5)" in message
+
+
+def test_bl201_call_through_alias_and_method_on_known_instance(tmp_path):
+    files = dict(LAYERED)
+    files["shop/orders.py"] = """
+        from shop.services import create_order as make
+
+        class OrderService:
+            def place(self, data):
+                return make(data)
+
+        class Unrelated:
+            def place(self, data):
+                return None
+    """
+    files["shop/api.py"] = """
+        from typing import Annotated
+        from fastapi import APIRouter, Depends
+        import shop.services as svc
+        from shop.orders import OrderService, Unrelated
+
+        router = APIRouter()
+
+        @router.post("/a")
+        def via_module_alias(payload: dict):
+            return svc.create_order(payload)
+
+        @router.post("/b")
+        def via_depends(payload: dict, service: OrderService = Depends(OrderService)):
+            return service.place(payload)
+
+        @router.post("/c")
+        def via_annotated(payload: dict, service: Annotated[OrderService, Depends()]):
+            return service.place(payload)
+
+        @router.post("/d")
+        def via_constructor(payload: dict):
+            service = OrderService()
+            return service.place(payload)
+
+        @router.post("/e")
+        def other_class(payload: dict):
+            service = Unrelated()
+            return service.place(payload)
+
+        @router.post("/f")
+        def unknown_receiver(payload: dict, service):
+            return service.place(payload)
+    """
+    lines = sorted(line for p, line, _ in _bl201(tmp_path, files) if p == "shop/api.py")
+    assert lines == [10, 14, 18, 22]
+
+
+def test_bl201_self_method_in_class_based_view(tmp_path):
+    files = dict(LAYERED)
+    files["shop/views.py"] = """
+        from django.views import View
+        from django.http import HttpResponse
+        from shop.services import create_order
+
+        class OrderView(View):
+            def post(self, request):
+                self.place(request.POST)
+                return HttpResponse(status=201)
+
+            def place(self, data):
+                return create_order(data)
+    """
+    found = _bl201(tmp_path, files)
+    assert [(p, line) for p, line, _ in found] == [("shop/views.py", 7)]
+    assert "calls place() (shop/views.py:11), which calls create_order()" in found[0][2]
+
+
+def test_bl201_guard_in_handler_covers_callee_create(tmp_path):
+    files = dict(LAYERED)
+    files["shop/api.py"] = """
+        from flask import Blueprint, request
+        from shop.models import Order
+        from shop.services import create_order
+
+        bp = Blueprint("orders", __name__)
+
+        @bp.post("/orders")
+        def post_order():
+            data = request.get_json()
+            if Order.objects.filter(ref=data["ref"]).exists():
+                return {"status": "exists"}, 200
+            create_order(data)
+            return {"status": "created"}, 201
+    """
+    assert _bl201(tmp_path, files) == []
+
+
+def test_bl201_callee_task_enqueue_and_idempotent_task(tmp_path):
+    files = {
+        "app/__init__.py": "",
+        "app/tasks.py": """
+            from celery import shared_task
+
+            @shared_task
+            def send_receipt(order_id): ...
+
+            @shared_task
+            def invalidate_cache(order_id): ...
+        """,
+        "app/notify.py": """
+            from app.tasks import send_receipt, invalidate_cache
+
+            def notify(order_id):
+                send_receipt.delay(order_id)
+
+            def refresh(order_id):
+                invalidate_cache.delay(order_id)
+        """,
+        "app/api.py": """
+            from fastapi import FastAPI
+            from app.notify import notify, refresh
+
+            app = FastAPI()
+
+            @app.post("/receipts")
+            def receipt(order_id: int):
+                notify(order_id)
+
+            @app.post("/refresh")
+            def do_refresh(order_id: int):
+                refresh(order_id)
+        """,
+    }
+    found = _bl201(tmp_path, files)
+    assert [(p, line) for p, line, _ in found] == [("app/api.py", 8)]
+    assert "enqueues a task (send_receipt.delay)" in found[0][2]
+
+
+def test_bl201_local_name_shadowing_module_is_opaque(tmp_path):
+    files = dict(LAYERED)
+    files["shop/api.py"] = """
+        from fastapi import APIRouter
+        from shop import services
+
+        router = APIRouter()
+
+        @router.post("/x")
+        def handler(payload: dict, services=None):
+            return services.create_order(payload)
+    """
+    assert _bl201(tmp_path, files) == []
