@@ -451,8 +451,9 @@ _LOADER_PREFIXES = ("get_", "aget_", "find_", "fetch_", "load_", "retrieve_", "l
 def _is_loader_call(call: ast.Call) -> bool:
     """``Order.objects.get(...)``, ``get_object_or_404(...)``, ``find_order(...)``: a row read
     from the database (the ast twin of BL201's loaders)."""
-    name = _last(ast_dotted(call.func) or "")
-    if isinstance(call.func, ast.Attribute) and name in _LOADERS:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else _last(ast_dotted(func) or "")
+    if isinstance(func, ast.Attribute) and name in _LOADERS:
         return True
     return name.startswith(_LOADER_PREFIXES) or name in ("get_object_or_404", "first_or_404", "get_or_404", "one_or_404")
 
@@ -570,14 +571,23 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
     aliases: Dict[str, Dict[str, str]] = {}
     for relpath, part in parts.items():
         module = part.get("m", "")
-        if part.get("a"):
-            aliases[module] = part["a"]
-        for qual, rec in part.get("f", {}).items():
-            key = f"{module}.{qual}" if module else qual
-            funcs[key] = rec
-            where[key] = (relpath, rec.get("l", 0))
-        for name, rec in part.get("c", {}).items():
-            classes[f"{module}.{name}" if module else name] = rec.get("b", [])
+        names = [module]
+        # a file in a namespace package (a directory without __init__.py) is imported
+        # by its path from the root ("app.repository") but named "repository"
+        by_path = relpath[:-3].replace("/", ".") if relpath.endswith(".py") else ""
+        if by_path.endswith(".__init__"):
+            by_path = by_path[: -len(".__init__")]
+        if by_path and by_path != module and by_path.endswith("." + module):
+            names.append(by_path)
+        for name_ in names:
+            if part.get("a"):
+                aliases[name_] = part["a"]
+            for qual, rec in part.get("f", {}).items():
+                key = f"{name_}.{qual}" if name_ else qual
+                funcs[key] = rec
+                where[key] = (relpath, rec.get("l", 0))
+            for name, rec in part.get("c", {}).items():
+                classes[f"{name_}.{name}" if name_ else name] = rec.get("b", [])
     res = _Resolver(funcs, classes, aliases)
     # edges
     edges: Dict[str, List[Tuple[str, int, bool]]] = {}
