@@ -336,3 +336,72 @@ def test_bl201_local_name_shadowing_module_is_opaque(tmp_path):
             return services.create_order(payload)
     """
     assert _bl201(tmp_path, files) == []
+
+
+def test_bl201_callee_effects_named_once_and_ping_is_not_a_create(tmp_path):
+    files = {
+        "hooks/__init__.py": "",
+        "hooks/send.py": """
+            import httpx
+
+            def notify_event(url, body):
+                httpx.post(url, json=body)
+
+            def notify_ping_event(url):
+                notify_event(url, {"ping": True})
+
+            def notify_created(url, body):
+                notify_event(url, body)
+        """,
+        "hooks/api.py": """
+            from fastapi import APIRouter
+            from hooks.send import notify_ping_event, notify_created, notify_event
+
+            router = APIRouter()
+
+            @router.post("/ping")
+            def ping(url: str):
+                notify_ping_event(url)
+
+            @router.post("/things")
+            def create_thing(url: str, body: dict):
+                notify_created(url, body)
+                notify_event(url, body)
+        """,
+    }
+    found = _bl201(tmp_path, files)
+    assert [(p, line) for p, line, _ in found] == [("hooks/api.py", 12)]
+    assert found[0][2].count("sends an outbound POST") == 1
+
+
+def test_bl201_state_check_on_annotated_row_guards_callee(tmp_path):
+    files = {
+        "app/__init__.py": "",
+        "app/queue.py": """
+            from app.tasks import run_request
+
+            def queue_request(request_id):
+                run_request.apply_async(args=[request_id])
+        """,
+        "app/tasks.py": "",
+        "app/api.py": """
+            from fastapi import APIRouter, HTTPException
+            from app.models import PrivacyRequest
+            from app.queue import queue_request
+
+            router = APIRouter()
+
+            @router.post("/callback")
+            def callback(task):
+                request: PrivacyRequest = task.privacy_request
+                if request.status != "processing":
+                    raise HTTPException(400)
+                queue_request(request.id)
+
+            @router.post("/submit")
+            def submit(task):
+                request = task.privacy_request
+                queue_request(request.id)
+        """,
+    }
+    assert [(p, line) for p, line, _ in _bl201(tmp_path, files)] == [("app/api.py", 16)]

@@ -709,6 +709,11 @@ def describe_chain(summaries: Dict[str, Any], first: str, chain: list) -> str:
     return ", which calls ".join(parts)
 
 
+def chain_names(first: str, chain: list) -> List[str]:
+    """Names of the functions along a chain (``notify_ping_event``, ``notify_event``)."""
+    return [_last(first)] + [_last(chain[i]) for i in range(0, len(chain) - 1, 2)]
+
+
 def create_line(summaries: Dict[str, Any], first: str, chain: list) -> str:
     where = summaries.get("where", {})
     keys = [first] + [chain[i] for i in range(0, len(chain) - 1, 2)]

@@ -73,6 +73,7 @@ class Analysis:
     created_keys: FrozenSet[str] = frozenset()  # model keys of every row the handler creates
     class_key: Optional[str] = None  # "module.Class" of a handler method (effect summaries)
     self_key: Optional[str] = None  # the handler's own summary key
+    callee_labels: Set[str] = field(default_factory=set)  # what project calls were found to do
 
 
 class NonIdempotentPost(Rule):
@@ -512,6 +513,13 @@ class NonIdempotentPost(Rule):
         if not exported:
             return
         for label, chain in exported.items():
+            if label in a.callee_labels:
+                continue  # already named through another call
+            if label.startswith("sends an outbound POST") and any(
+                _IDEMPOTENT_URL.search(name) for name in effects.chain_names(target, chain)
+            ):
+                continue  # notify_ping_event() -> httpx.post(url): a ping, a token refresh
+            a.callee_labels.add(label)
             if label.startswith("creates "):
                 model = label.split()[1]
                 if creates.is_log_model(model):
@@ -650,6 +658,10 @@ class NonIdempotentPost(Rule):
                 owner = sub.value
                 if isinstance(owner, cst.Name) and owner.value in a.loaded_vars:
                     return True
+                if isinstance(owner, cst.Name) and any(
+                    _row_annotation(self.ctx, ann) for ann in a.bindings.annotations.get(owner.value, [])
+                ):
+                    return True  # request: PrivacyRequest = task.privacy_request; if request.status ...
                 text = dotted_name(owner) or ""
                 if text.startswith("self.") and text.count(".") == 1 and text != "self.request":
                     return True  # self.order.status: the view's object
@@ -727,6 +739,15 @@ def _is_loader(call: cst.Call) -> bool:
     if last in ("get_object_or_404", "get_object", "aget_object_or_404", "first_or_404", "get_or_404", "one_or_404"):
         return True
     return last.startswith(_LOADER_PREFIXES) and last not in ("get_form", "get_serializer", "get_context_data", "get_queryset", "get_success_url", "get_form_kwargs", "get_serializer_context")
+
+
+def _row_annotation(ctx, ann: cst.BaseExpression) -> bool:
+    """``PrivacyRequest`` imported from the project: a typed row (not a library class)."""
+    if not isinstance(ann, (cst.Name, cst.Attribute)):
+        return False
+    q = ctx.qualified(ann) or ""
+    last = q.rsplit(".", 1)[-1]
+    return bool(q) and last[:1].isupper() and any(c.islower() for c in last) and not q.startswith(creates._NOT_MODEL_MODULES)
 
 
 def _is_key_param(p: cst.Param) -> bool:
