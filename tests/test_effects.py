@@ -405,3 +405,106 @@ def test_bl201_state_check_on_annotated_row_guards_callee(tmp_path):
         """,
     }
     assert [(p, line) for p, line, _ in _bl201(tmp_path, files)] == [("app/api.py", 16)]
+
+
+# -- BL301: a caller-held transaction ------------------------------------------------------
+HELPERS = """
+    from shop.models import Order, Line
+
+    def move_lines(src, dst):
+        Line.objects.filter(order=src).update(order=dst)
+        Order.objects.filter(id=src).delete()
+"""
+
+
+def _bl301(tmp_path, files):
+    return [(d.path, d.line) for d in lint(tmp_path, files, select=["BL301"])]
+
+
+def test_bl301_helper_covered_when_every_caller_holds_the_transaction(tmp_path):
+    files = {
+        "shop/__init__.py": "",
+        "shop/models.py": "",
+        "shop/helpers.py": HELPERS,
+        "shop/services.py": """
+            from django.db import transaction
+            from shop import helpers
+            from shop.helpers import move_lines as move
+
+            def merge(a, b):
+                with transaction.atomic():
+                    helpers.move_lines(a, b)
+
+            @transaction.atomic
+            def merge_again(a, b):
+                move(a, b)
+        """,
+    }
+    assert _bl301(tmp_path, files) == []
+
+
+def test_bl301_helper_reported_when_one_caller_holds_no_transaction(tmp_path):
+    files = {
+        "shop/__init__.py": "",
+        "shop/models.py": "",
+        "shop/helpers.py": HELPERS,
+        "shop/services.py": """
+            from django.db import transaction
+            from shop.helpers import move_lines
+
+            def merge(a, b):
+                with transaction.atomic():
+                    move_lines(a, b)
+
+            def careless_merge(a, b):
+                move_lines(a, b)
+        """,
+    }
+    assert _bl301(tmp_path, files) == [("shop/helpers.py", 5)]
+
+
+def test_bl301_helper_not_covered_when_used_as_a_callback_or_decorated(tmp_path):
+    files = {
+        "shop/__init__.py": "",
+        "shop/models.py": "",
+        "shop/helpers.py": HELPERS + """
+    from celery import shared_task
+
+    @shared_task
+    def move_task(src, dst):
+        Line.objects.filter(order=src).update(order=dst)
+        Order.objects.filter(id=src).delete()
+""",
+        "shop/services.py": """
+            from django.db import transaction
+            from shop.helpers import move_lines, move_task
+
+            HOOKS = [move_lines]
+
+            def merge(a, b):
+                with transaction.atomic():
+                    move_lines(a, b)
+                    move_task(a, b)
+        """,
+    }
+    assert sorted(_bl301(tmp_path, files)) == [("shop/helpers.py", 5), ("shop/helpers.py", 12)]
+
+
+def test_bl301_cycle_does_not_cover_itself(tmp_path):
+    files = {
+        "shop/__init__.py": "",
+        "shop/models.py": "",
+        "shop/tree.py": """
+            from shop.models import Node
+
+            def prune(node):
+                Node.objects.filter(parent=node).update(dead=True)
+                node.delete()
+                for child in node.children():
+                    prune_child(child)
+
+            def prune_child(node):
+                prune(node)
+        """,
+    }
+    assert _bl301(tmp_path, files) == [("shop/tree.py", 5)]

@@ -138,6 +138,7 @@ class _FunctionScan:
         self.built: Dict[str, str] = {}  # var -> model built here (Model(...))
         self.loaded: set = set()  # vars holding rows read from the database
         self.guarded_models: set = set()
+        self.unresolved: set = set()  # methods called on receivers of unknown class
 
     # local names
     def _q(self, node: ast.AST) -> Optional[str]:
@@ -392,6 +393,8 @@ class _FunctionScan:
         desc = self._descriptor(func, dotted, q, attr)
         if desc is not None:
             self.calls.append([desc, line, in_tx])
+        elif attr:
+            self.unresolved.add(attr)
 
     def _side_effect(self, call, func, dotted, q, attr) -> Optional[str]:
         if attr in ("delay", "apply_async") and isinstance(func, ast.Attribute):
@@ -524,10 +527,12 @@ class EffectSummaries(FactCollector):
                 imports.local(node.name)
         funcs: Dict[str, Any] = {}
         classes: Dict[str, Any] = {}
+        unresolved: set = set()
 
         def summarise(fn, qual: str, cls: Optional[str], attr_types) -> None:
             scan = _FunctionScan(imports, fn, cls, attr_types)
             scan.scan()
+            unresolved.update(scan.unresolved)
             rec: Dict[str, Any] = {"l": fn.lineno}
             if scan.creates:
                 rec["cr"] = scan.creates
@@ -539,6 +544,8 @@ class EffectSummaries(FactCollector):
                 rec["g"] = 1
             if _whole_body_atomic(scan):
                 rec["tx"] = 1
+            if any(_last(ast_dotted(d.func if isinstance(d, ast.Call) else d) or "?") not in _PLAIN_DECORATORS for d in fn.decorator_list):
+                rec["d"] = 1  # a task, a receiver, a route: the framework calls it too
             funcs[qual] = rec
 
         for node in tree.body:
@@ -557,10 +564,31 @@ class EffectSummaries(FactCollector):
         aliases = {k: v for k, v in imports.bindings.items() if v != f"{module_name}.{k}"}
         if not funcs and not classes and not is_package:
             return None
-        return {"m": module_name, "f": funcs, "c": classes, "a": aliases if is_package else {}}
+        return {"m": module_name, "f": funcs, "c": classes, "a": aliases if is_package else {}, "r": sorted(set(_references(tree)) | unresolved)}
 
     def merge(self, parts: Dict[str, Any]) -> Dict[str, Any]:
         return merge_summaries(parts)
+
+
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "setter", "cached_property", "wraps", "abstractmethod", "override"})
+
+
+def _references(tree: ast.Module) -> List[str]:
+    """Names used as values rather than called (``path("x", views.create)``,
+    ``signal.connect(handler)``, ``callbacks = [f]``): such functions run from elsewhere."""
+    called = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called.add(id(node.func))
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in called:
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            out.add(node.attr)
+    return sorted(out)
 
 
 # -- merge: resolution and the fixed point ------------------------------------------------------
@@ -569,6 +597,7 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
     where: Dict[str, Tuple[str, int]] = {}  # key -> (relpath, def line)
     classes: Dict[str, List[str]] = {}
     aliases: Dict[str, Dict[str, str]] = {}
+    twins: Dict[str, str] = {}  # the two keys of a function in a namespace package
     for relpath, part in parts.items():
         module = part.get("m", "")
         names = [module]
@@ -579,6 +608,10 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
             by_path = by_path[: -len(".__init__")]
         if by_path and by_path != module and by_path.endswith("." + module):
             names.append(by_path)
+        if len(names) > 1:
+            for qual in part.get("f", {}):
+                a_key, b_key = f"{names[0]}.{qual}" if names[0] else qual, f"{names[1]}.{qual}"
+                twins[a_key], twins[b_key] = b_key, a_key
         for name_ in names:
             if part.get("a"):
                 aliases[name_] = part["a"]
@@ -626,8 +659,28 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
                     changed = True
         if not changed:
             break
-    # covered by callers: every call site in the project is in a transaction
-    covered = sorted(k for k, sites in callers.items() if sites and all(in_tx or funcs.get(c, {}).get("tx") for c, in_tx in sites))
+    # covered by callers: every call site in the project is in a transaction (opened
+    # there, or around the caller's body, or the caller is itself covered by its
+    # callers). Grown from nothing to a fixed point, so a cycle alone never covers itself.
+    referenced = set()
+    for part in parts.values():
+        referenced.update(part.get("r", ()))
+    covered_set: set = set()
+    candidates = {
+        k: sites for k, sites in callers.items()
+        if sites and not funcs[k].get("d") and _last(k) not in referenced
+    }
+    for _ in range(_MAX_ROUNDS):
+        grown = False
+        for key, sites in candidates.items():
+            if key in covered_set:
+                continue
+            if all(in_tx or funcs.get(c, {}).get("tx") or c in covered_set for c, in_tx in sites):
+                covered_set.add(key)
+                grown = True
+        if not grown:
+            break
+    covered = sorted(covered_set | {twins[k] for k in covered_set if k in twins})
     return {
         "where": {k: list(v) for k, v in where.items()},
         "creates": {k: v for k, v in exported.items() if v},

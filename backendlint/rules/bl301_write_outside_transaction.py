@@ -20,7 +20,7 @@ from libcst._nodes.internal import CodegenState
 
 from backendlint.engine.rule import Option, Rule
 from backendlint.engine.traversal import walk
-from backendlint.knowledge import orm, settings, transactions
+from backendlint.knowledge import effects, orm, settings, transactions
 from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
 
 try:  # shared with BL201 (catalog: "View (Django)")
@@ -515,7 +515,7 @@ class WriteOutsideTransaction(Rule):
     # Every write is a call of one of these methods (and a report needs a write).
     requires = ("save", "delete", "create", "update", "add", "merge", "exec", "remove", ".set", "clear",
                 "commit", "bulk_")
-    facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND)
+    facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND, effects.FACT_KIND)
     options = (
         Option(
             "transaction-wrappers",
@@ -554,7 +554,24 @@ class WriteOutsideTransaction(Rule):
         if self.atomic_requests and not self.tx.is_non_atomic_requests(func, classes):
             if self._is_view_code(func, classes, direct_class):
                 return True
-        return False
+        return self._covered_by_callers(func, classes, direct_class)
+
+    def _covered_by_callers(self, func: cst.FunctionDef, classes, direct_class) -> bool:
+        """Every call site of this function in the project is inside a transaction
+        (effect summaries): the callers hold it."""
+        summaries = self.ctx.facts.get(effects.FACT_KIND) if self.ctx.facts is not None else None
+        if not summaries or not summaries.get("covered"):
+            return False
+        if not classes:
+            key = f"{self.ctx.module_name}.{func.name.value}"
+        elif len(classes) == 1 and direct_class is not None:
+            key = f"{self.ctx.module_name}.{direct_class.name.value}.{func.name.value}"
+        else:
+            return False
+        covered = self.ctx.memo.get("effects.covered")
+        if covered is None:
+            covered = self.ctx.memo["effects.covered"] = frozenset(summaries["covered"])
+        return key in covered
 
     @staticmethod
     def _is_method(func: cst.FunctionDef, cls: cst.ClassDef) -> bool:
