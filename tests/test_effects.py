@@ -508,3 +508,35 @@ def test_bl301_cycle_does_not_cover_itself(tmp_path):
         """,
     }
     assert _bl301(tmp_path, files) == [("shop/tree.py", 5)]
+
+
+def test_bl201_state_flag_on_loaded_row_guards_callee(tmp_path):
+    files = {
+        "talks/__init__.py": "",
+        "talks/mail.py": """
+            from talks.tasks import send_mail_task
+
+            def notify_orga(text):
+                send_mail_task.apply_async(args=[text])
+        """,
+        "talks/tasks.py": "",
+        "talks/views.py": """
+            from django.views import View
+            from talks.mail import notify_orga
+
+            class Withdraw(View):
+                def post(self, request, *args, **kwargs):
+                    obj = self.get_object()
+                    was_accepted = obj.state == "accepted"
+                    obj.withdraw()
+                    if was_accepted:
+                        notify_orga("withdrawn")
+
+            class Remind(View):
+                def post(self, request, *args, **kwargs):
+                    count = len(request.POST)
+                    if count:
+                        notify_orga("reminder")
+        """,
+    }
+    assert [(p, line) for p, line, _ in _bl201(tmp_path, files)] == [("talks/views.py", 14)]

@@ -650,9 +650,13 @@ class NonIdempotentPost(Rule):
             return None
         return None
 
-    def _state_test(self, a: Analysis, test: cst.BaseExpression) -> bool:
+    def _state_test(self, a: Analysis, test: cst.BaseExpression, depth: int = 0) -> bool:
         """The test reads a state field of a row loaded in the handler (``order.status``,
-        ``invoice.transmission_status``, ``self.object.paid_at``)."""
+        ``invoice.transmission_status``, ``self.object.paid_at``), also through a flag
+        (``was_accepted = obj.state == ACCEPTED; if was_accepted:``)."""
+        if isinstance(test, cst.Name) and depth < 2:
+            values = a.bindings.values.get(test.value, [])
+            return bool(values) and all(self._state_test(a, v, depth + 1) for v in values)
         for sub in walk(test):
             if isinstance(sub, cst.Attribute) and _STATE_ATTR.search(sub.attr.value):
                 owner = sub.value
