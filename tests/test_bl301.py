@@ -990,3 +990,38 @@ def test_prefilter_does_not_change_results(tmp_path):
     with_prefilter = run(tmp_path / "a", source)
     without = run(tmp_path / "b", source, prefilter=False)
     assert [d.line for d in with_prefilter] == [d.line for d in without] == [5]
+
+
+def test_save_on_plain_objects_in_a_project_without_an_orm_is_not_a_write(tmp_path):
+    # Found by running backendlint on itself: a cache store's .save() twice is no DB write,
+    # and Django imports written inside test strings do not make the project Django.
+    files = {
+        "tool/run.py": """\
+            from tool.cache import Store
+
+
+            def run():
+                index = Store("index")
+                results = Store("results")
+                index.save()
+                results.save()
+            """,
+        "tool/cache.py": "class Store:\n    def __init__(self, name):\n        self.name = name\n\n    def save(self):\n        pass\n",
+        "tests/test_snippets.py": 'SNIPPET = """\nfrom django.db import models\n"""\n',
+    }
+    assert lint(tmp_path, files, select=["BL301"]) == []
+
+
+def test_same_code_in_a_django_project_is_reported(tmp_path):
+    files = {
+        "shop/models.py": "from django.db import models\n\n\nclass Order(models.Model):\n    pass\n",
+        "shop/services.py": """\
+            from shop.models import Order
+
+
+            def close(a, b):
+                a.save()
+                b.save()
+            """,
+    }
+    assert [(d.path, d.line) for d in lint(tmp_path, files, select=["BL301"])] == [("shop/services.py", 5)]

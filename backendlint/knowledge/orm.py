@@ -116,6 +116,11 @@ _SQL_WRITE = re.compile(
     r"^\s*(?:(?:/\*.*?\*/|--[^\n]*\n)\s*)*(insert|update|delete|replace|merge|upsert|truncate)\b",
     re.I | re.S,
 )
+_DJANGO_HINTS = re.compile(
+    r"\.objects\b|\bmodels\.Model\b|\btransaction\.atomic\b|\bQuerySet\b|\bget_object_or_404\b"
+    r"|^[ \t]*from[ \t]+[\w.]*models[ \t]+import\b",
+    re.M,
+)
 _IMPORTS_DJANGO = re.compile(r"^[ \t]*(?:from|import)[ \t]+(?:django|rest_framework)\b", re.M)
 _IMPORTS_SA = re.compile(
     r"^[ \t]*(?:from|import)[ \t]+(?:sqlalchemy|flask_sqlalchemy|sqlmodel|alembic)\b", re.M
@@ -298,8 +303,14 @@ def file_flavour(ctx) -> FileFlavour:
     project = ctx.facts.get(FACT_KIND) if ctx.facts is not None else None
     project = project or {}
     known = bool(project.get("django")) or bool(project.get("sqlalchemy"))
-    # A project that shows neither ORM (a lone file, stdin) is read as Django.
-    django = imports_django or (bool(project.get("django")) and not imports_sa) or (not known and not imports_sa)
+        # With no ORM in the project (a lone file, stdin), the file itself must look like
+    # Django code: ``.save()`` on arbitrary objects of a project without an ORM is not a
+    # database write.
+    django = (
+        imports_django
+        or (bool(project.get("django")) and not imports_sa)
+        or (not known and not imports_sa and _DJANGO_HINTS.search(source) is not None)
+    )
     sqlalchemy = imports_sa or (bool(project.get("sqlalchemy")) and not imports_django)
     flavour = FileFlavour(django, sqlalchemy, frozenset(project.get("relations") or ()))
     if memo is not None:
@@ -892,6 +903,16 @@ _REL_FIELDS = {"ManyToManyField", "TaggableManager", "ForeignKey", "OneToOneFiel
 _DEFERRED = {"ParentalManyToManyField", "ClusterTaggableManager"}
 
 
+def _imported_roots(tree: ast.Module) -> Set[str]:
+    roots: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".", 1)[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".", 1)[0])
+    return roots
+
+
 @register
 class OrmProject(FactCollector):
     """Which ORMs the project uses, and the names of Django related managers.
@@ -905,11 +926,14 @@ class OrmProject(FactCollector):
     kind = FACT_KIND
     requires = ("django", "sqlalchemy", "sqlmodel", "flask_sqlalchemy", "ManyToMany", "related_name",
                 "ForeignKey", "TaggableManager", "GenericRelation")
-    version = 1
+    version = 2
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
-        django = bool(_IMPORTS_DJANGO.search(source))
-        sqlalchemy = bool(_IMPORTS_SA.search(source))
+        # Real import statements only: an import written inside a string (a test's
+        # source snippet, a docstring) says nothing about the project.
+        imported = _imported_roots(tree)
+        django = bool(imported & {"django", "rest_framework"})
+        sqlalchemy = bool(imported & {"sqlalchemy", "flask_sqlalchemy", "sqlmodel", "alembic"})
         relations: Set[str] = set()
         if "ManyToMany" in source or "related_name" in source or "ForeignKey" in source or "Taggable" in source \
                 or "GenericRelation" in source or "OneToOne" in source:
