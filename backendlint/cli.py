@@ -147,7 +147,7 @@ def check(
     if statistics:
         text = format_statistics(diags)
     else:
-        enabled = registry.resolve(selectors if selectors is not None else config.select, list(config.ignore) + ignores, list(config.extend_select) + extends)
+        enabled = result.rules
         color = fmt == "full" and output_file is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         text = FORMATTERS[fmt](diags, rules=enabled, color=color)
     findings = [d for d in diags if not d.is_error]

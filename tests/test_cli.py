@@ -240,3 +240,13 @@ def test_jobs_give_identical_output(tmp_path):
     one = cli("check", "--no-cache", "--jobs", "1", "--output-format", "json", cwd=root)
     two = cli("check", "--no-cache", "--jobs", "2", "--output-format", "json", cwd=root)
     assert one.stdout == two.stdout and len(json.loads(one.stdout)) == 15
+
+
+def test_max_file_size_from_config(tmp_path):
+    root = make(tmp_path, {"a.py": BAD}, "[tool.backendlint]\nmax-file-size = 10\n")
+    out = cli("check", cwd=root)
+    assert out.returncode == 0 and "skipped a.py" in out.stderr
+    (tmp_path / "two").mkdir()
+    root2 = make(tmp_path / "two", {"a.py": BAD}, "[tool.backendlint]\nmax-file-size = '1MB'\n")
+    out = cli("check", cwd=root2)
+    assert out.returncode == 2 and "'max-file-size' in [tool.backendlint] of pyproject.toml must be a positive integer" in out.stderr

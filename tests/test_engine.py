@@ -443,3 +443,12 @@ def test_finding_in_a_file_with_a_huge_expression_is_still_reported(tmp_path):
     diags = check(root).diagnostics
     assert ("n.py", "BL901") in [(d.path, d.code) for d in diags]
     assert "BL901" in [d.code for d in diags if d.path == "m.py"]
+
+
+def test_files_over_max_file_size_are_skipped_with_a_warning(tmp_path):
+    big = "flag()\n" + "DATA = (\n" + "    ('x', 'y'),\n" * 2000 + ")\n"
+    root = project(tmp_path, {"data.py": big, "app.py": "flag()\n"})
+    result = check(root, config=Config(base=root, max_file_size=10_000))
+    assert [d.path for d in result.diagnostics] == ["app.py"]
+    assert any(w.startswith("skipped data.py: ") and "max-file-size" in w for w in result.warnings)
+    assert [d.path for d in check(root).diagnostics] == ["app.py", "data.py"]  # default limit: 1 MiB

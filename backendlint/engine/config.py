@@ -43,6 +43,9 @@ class Config:
     respect_gitignore: bool = True
     force_exclude: bool = False
     cache_dir: Optional[str] = None
+    # Files larger than this (bytes) are not analysed: they are generated data in
+    # practice, and LibCST needs ~300 bytes of memory per byte of source.
+    max_file_size: int = 1_048_576
     rules: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     # Where the configuration came from (None: defaults), and the directory that
     # relative patterns in it are relative to.
@@ -53,8 +56,9 @@ class Config:
 _LIST_KEYS = {"select", "ignore", "extend-select", "exclude", "extend-exclude"}
 _BOOL_KEYS = {"respect-gitignore", "force-exclude"}
 _STR_KEYS = {"cache-dir"}
+_INT_KEYS = {"max-file-size"}
 _TABLE_KEYS = {"per-file-ignores", "rules"}
-VALID_KEYS = sorted(_LIST_KEYS | _BOOL_KEYS | _STR_KEYS | _TABLE_KEYS)
+VALID_KEYS = sorted(_LIST_KEYS | _BOOL_KEYS | _STR_KEYS | _INT_KEYS | _TABLE_KEYS)
 
 
 def _suggest(key: str, options: List[str]) -> str:
@@ -157,6 +161,10 @@ def parse_table(config: Config, table: Dict[str, Any], prefix: str, shown: str) 
         elif key in _STR_KEYS:
             if not isinstance(value, str):
                 raise ConfigError(f"'{key}' in {where} must be a string, got {_type_name(value)}")
+            setattr(config, attr, value)
+        elif key in _INT_KEYS:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"'{key}' in {where} must be a positive integer (bytes), got {_type_name(value)}")
             setattr(config, attr, value)
         elif key == "per-file-ignores":
             if not isinstance(value, dict):

@@ -43,6 +43,7 @@ class RunResult:
     files_checked: int = 0
     cache_hits: int = 0
     root: Optional[Path] = None
+    rules: List[type] = field(default_factory=list)
 
 
 def display_path(path: Path) -> str:
@@ -51,6 +52,13 @@ def display_path(path: Path) -> str:
         return absolute.relative_to(Path.cwd()).as_posix()
     except ValueError:
         return str(absolute)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _relpath(path: Path, root: Path) -> str:
@@ -111,12 +119,21 @@ def _per_file_ignored(config: Config) -> List[Tuple[pathspec.PathSpec, List[type
     return out
 
 
+def enabled_rules(config: Config, opts: RunOptions) -> List[type]:
+    """The rules to run. As in ruff, a ``--select`` on the command line starts the
+    selection afresh (the file's select, ignore and extend-select are dropped); otherwise
+    the command line's ignore and extend-select add to the file's."""
+    if opts.select is not None:
+        return registry.resolve(opts.select, opts.ignore, opts.extend_select)
+    return registry.resolve(
+        config.select, list(config.ignore) + list(opts.ignore), list(config.extend_select) + list(opts.extend_select)
+    )
+
+
 def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     result = RunResult()
-    select = opts.select if opts.select is not None else config.select
-    ignore = list(config.ignore) + list(opts.ignore)
-    extend = list(config.extend_select) + list(opts.extend_select)
-    rules = registry.resolve(select, ignore, extend)
+    rules = enabled_rules(config, opts)
+    result.rules = rules
     rule_options = {r.name: config.rules.get(r.name, {}) for r in rules if config.rules.get(r.name)}
 
     # -- the files ----------------------------------------------------------------
@@ -147,7 +164,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
         if kinds:
             from backendlint.engine.project import build_index
 
-            index_files = discover([root], config).files
+            index_files = [p for p in discover([root], config).files if _size(p) <= config.max_file_size]
             triples = [(str(p), _relpath(p, root), module_name(p, root)[0]) for p in index_files]
             index_store = Store(cache_dir, "index.json", warnings)
             if jobs_wanted > 1 and len(triples) > 200:
@@ -171,6 +188,13 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
         outcomes: List[Tuple[FileJob, List[Diagnostic]]] = []
         jobs_list: List[FileJob] = []
         for path in files:
+            size = _size(path)
+            if size > config.max_file_size:
+                warnings.append(
+                    f"skipped {display_path(path)}: {size / 1_048_576:.1f} MiB is over max-file-size "
+                    f"({config.max_file_size} bytes); raise it in [tool.backendlint] to check this file"
+                )
+                continue
             job = _job(path, root)
             hit = _cache_lookup(store, job, file_digest)
             if hit is not None:
