@@ -71,6 +71,7 @@ _BRACKETS = re.compile(r"[()\[\]{}]")
 # C stack and can crash the process on such input instead of raising.
 MAX_NESTING = 200
 PARSER_STACK = 256 * 1024 * 1024
+_LONG_LINE = re.compile(r"^[^\n]{10000}", re.M)
 
 
 def _bracket_depth(source: str) -> int:
@@ -94,8 +95,13 @@ def parse(source: str):
     """
     import libcst as cst
 
-    if _bracket_depth(source) > MAX_NESTING:
-        ast.parse(source)
+    if _bracket_depth(source) > MAX_NESTING or _LONG_LINE.search(source):
+        # CPython rejects these (too many nested brackets, or a chain of thousands of
+        # operators: RecursionError) at once, where LibCST can take minutes or overflow.
+        try:
+            ast.parse(source)
+        except RecursionError:
+            raise SyntaxError("too complex to parse (CPython refuses it too: expression nested too deeply)") from None
     outcome: list = []
 
     def target() -> None:
