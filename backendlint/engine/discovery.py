@@ -39,6 +39,7 @@ class Matcher:
         self.base = config.base.resolve()
         self.exclude = _spec(list(config.exclude) + list(config.extend_exclude))
         self._gitignores: Dict[Path, Optional[pathspec.PathSpec]] = {}
+        self._chains: Dict[Path, List[Tuple[Path, pathspec.PathSpec]]] = {}
 
     def _rel(self, path: Path, base: Path) -> Optional[str]:
         try:
@@ -83,17 +84,27 @@ class Matcher:
             self._gitignores[directory] = spec
         return self._gitignores[directory]
 
+    def _specs_above(self, directory: Path) -> List[Tuple[Path, pathspec.PathSpec]]:
+        """The .gitignore specs that apply below ``directory`` (nearest first), up to the
+        repository root (or the filesystem root outside a repository). Cached per
+        directory: a walk asks this once per directory, not once per file and ancestor."""
+        cached = self._chains.get(directory)
+        if cached is None:
+            own = self._gitignore_of(directory)
+            head = [(directory, own)] if own is not None else []
+            if (directory / ".git").exists() or directory.parent == directory:
+                cached = head
+            else:
+                cached = head + self._specs_above(directory.parent)
+            self._chains[directory] = cached
+        return cached
+
     def _gitignored(self, path: Path, is_dir: bool) -> bool:
-        # Each ancestor's .gitignore applies, relative to its own directory, up to the
-        # repository root (or the filesystem root when not in a repository).
-        for directory in path.parents:
-            spec = self._gitignore_of(directory)
-            if spec is not None:
-                rel = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
-                if spec.match_file(rel):
-                    return True
-            if (directory / ".git").exists():
-                break
+        # Each ancestor's .gitignore applies, relative to its own directory.
+        suffix = "/" if is_dir else ""
+        for directory, spec in self._specs_above(path.parent):
+            if spec.match_file(path.relative_to(directory).as_posix() + suffix):
+                return True
         return False
 
 

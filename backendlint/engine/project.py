@@ -51,6 +51,7 @@ def build_index(
     kinds: Sequence[str],
     store: Store,
     pool=None,
+    merged_store: Optional[Store] = None,
 ) -> Tuple[ProjectFacts, Dict[str, str]]:
     """Facts of the given kinds over ``files`` ((path, relpath, module_name) triples).
 
@@ -97,9 +98,24 @@ def build_index(
     digests: Dict[str, str] = {}
     for collector in collectors(kinds):
         parts = {rel: p[collector.kind] for rel, p in sorted(parts_by_file.items()) if collector.kind in p}
+        digest = hashlib.sha256(
+            json.dumps([collector.version, parts], sort_keys=True, default=str).encode("utf-8")
+        ).hexdigest()[:16]
+        digests[collector.kind] = digest
+        # Merging (resolving calls across the project, say) can cost more than reading
+        # the cache; an unchanged set of parts reuses the merged fact when it survives a
+        # JSON round trip unchanged (so the cached copy is exactly what merge returns).
+        cached = merged_store.get(collector.kind) if merged_store is not None else None
+        if isinstance(cached, dict) and cached.get("digest") == digest and "data" in cached:
+            data[collector.kind] = cached["data"]
+            continue
         merged = collector.merge(parts)
         data[collector.kind] = merged
-        digests[collector.kind] = hashlib.sha256(
-            json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
-        ).hexdigest()[:16]
+        if merged_store is not None:
+            try:
+                text = json.dumps(merged, sort_keys=True)
+                if json.loads(text) == merged:
+                    merged_store.put(collector.kind, {"digest": digest, "data": merged})
+            except (TypeError, ValueError):
+                pass
     return ProjectFacts(data), digests

@@ -169,9 +169,11 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             index_store = Store(cache_dir, "index.json", warnings)
             if jobs_wanted > 1 and len(triples) > 200:
                 pool = _pool(jobs_wanted)
-            facts, digests = build_index(triples, kinds, index_store, pool)
+            merged_store = Store(cache_dir, "facts.json", warnings)
+            facts, digests = build_index(triples, kinds, index_store, pool, merged_store)
             facts.root = str(root)
             index_store.save()
+            merged_store.save()
 
         if stdin:
             display = display_path(Path(opts.stdin_filename)) if opts.stdin_filename else "-"
