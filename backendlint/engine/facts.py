@@ -36,6 +36,18 @@ class FactCollector:
         return parts
 
 
+def ast_dotted(node: ast.AST) -> Optional[str]:
+    """``a.b.c`` for an ``ast`` Name/Attribute chain, else None (for collectors)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
 _COLLECTORS: Dict[str, FactCollector] = {}
 
 

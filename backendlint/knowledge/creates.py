@@ -872,13 +872,6 @@ class IdempotencyMiddleware(FactCollector):
 
 
 def _ast_name(node) -> str:
-    import ast
+    from backendlint.engine.facts import ast_dotted
 
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return ""
+    return ast_dotted(node) or ""

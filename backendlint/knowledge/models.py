@@ -35,7 +35,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional, Tuple
 
-from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.facts import ast_dotted, FactCollector, register
 
 KIND = "orm_models"
 
@@ -213,15 +213,6 @@ class AstImports:
         return self.resolve(dotted) or "?" + dotted
 
 
-def ast_dotted(node: ast.AST) -> Optional[str]:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _last(dotted: Optional[str]) -> str:

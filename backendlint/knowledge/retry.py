@@ -39,7 +39,7 @@ from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Seq
 
 import libcst as cst
 
-from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.facts import ast_dotted, FactCollector, register
 from backendlint.engine.imports import dotted_name
 
 # -- the policy model ------------------------------------------------------------------
@@ -892,15 +892,7 @@ class CeleryPolicies:
 # -- project facts: celery Task classes ------------------------------------------------
 
 
-def _ast_dotted(node: ast.AST) -> Optional[str]:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
+_ast_dotted = ast_dotted  # shared with the other collectors
 
 
 def _ast_imports(tree: ast.Module, module_name: str, is_package: bool) -> Dict[str, str]:

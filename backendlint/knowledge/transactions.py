@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.facts import ast_dotted, FactCollector, register
 from backendlint.engine.imports import dotted_name
 
 FACT_KIND = "transaction_wrappers"
@@ -299,15 +299,7 @@ def _ast_bindings(tree: ast.Module, module_name: str, is_package: bool) -> Dict[
     return bindings
 
 
-def _ast_dotted(node: ast.AST) -> Optional[str]:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
+_ast_dotted = ast_dotted  # shared with the other collectors
 
 
 def _resolve(bindings: Dict[str, str], node: ast.AST) -> Optional[str]:
