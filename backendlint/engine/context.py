@@ -77,5 +77,15 @@ class FileContext:
                 return node
         return None
 
+    def lines_of(self, nodes) -> Dict[int, int]:
+        """1-based first line of each node (keyed by ``id``), for messages that name the
+        lines of other nodes. Uses the same partial position computation as findings."""
+        from backendlint.engine.checker import _positions
+
+        wanted = [(n, self.top) for n in nodes if n is not None]
+        if not wanted:
+            return {}
+        return {key: pos[0] for key, pos in _positions(self.module, wanted, self.source).items()}
+
     def add_report(self, report: PendingReport) -> None:
         self.reports.append(report)

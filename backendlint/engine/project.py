@@ -6,7 +6,6 @@ import ast
 import hashlib
 import json
 import os
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backendlint.engine.cache import Store

@@ -30,7 +30,6 @@ from __future__ import annotations
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
 
 from backendlint.knowledge.models import KIND, SINGLE, resolve_ref
 
@@ -2116,49 +2115,6 @@ def analysis(ctx) -> FileAnalysis:
         fa = FileAnalysis(ctx, functions)
         ctx.__dict__["_bl4_analysis"] = fa
     return fa
-
-
-# -- line numbers without PositionProvider -------------------------------------------
-
-class _Found(Exception):
-    pass
-
-
-class _LineState(CodegenState):
-    """Code generation that only counts lines, stopping once every wanted node is seen."""
-
-    def __init__(self, module: cst.Module, wanted: Dict[int, Any]):
-        super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
-        self.line = 1
-        self.wanted = wanted
-        self.found: Dict[int, int] = {}
-
-    def add_token(self, value: str) -> None:
-        self.line += value.count("\n")
-
-    def add_indent_tokens(self) -> None:
-        pass
-
-    def before_codegen(self, node: cst.CSTNode) -> None:
-        if id(node) in self.wanted and id(node) not in self.found:
-            self.found[id(node)] = self.line
-            if len(self.found) == len(self.wanted):
-                raise _Found()
-
-
-def node_lines(module: cst.Module, nodes: Iterable[Any]) -> Dict[int, int]:
-    """1-based first line of each expression node (by id), by generating code once."""
-    wanted = {id(n): n for n in nodes if n is not None}
-    if not wanted:
-        return {}
-    state = _LineState(module, wanted)
-    try:
-        module._codegen(state)
-    except _Found:
-        pass
-    except RecursionError:
-        pass
-    return state.found
 
 
 # -- messages ---------------------------------------------------------------------------

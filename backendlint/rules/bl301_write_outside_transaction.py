@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
 
 from backendlint.engine.rule import Option, Rule
 from backendlint.engine.traversal import walk
@@ -406,43 +405,6 @@ class _FunctionAnalysis:
         return paths
 
 
-# -- lines of nodes (only for files with findings) --------------------------------------
-class _Found(Exception):
-    pass
-
-
-class _LineState(CodegenState):
-    """Counts lines while generating code; records the line where target nodes start."""
-
-    def __init__(self, module: cst.Module, targets):
-        super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
-        self.bl_targets = set(targets)
-        self.bl_lines: Dict[int, int] = {}
-        self.bl_line = 1
-
-    def add_token(self, value: str) -> None:
-        self.bl_line += value.count("\n")
-
-    def add_indent_tokens(self) -> None:
-        pass
-
-    def before_codegen(self, node) -> None:
-        key = id(node)
-        if key in self.bl_targets and key not in self.bl_lines:
-            self.bl_lines[key] = self.bl_line
-            if len(self.bl_lines) == len(self.bl_targets):
-                raise _Found()
-
-
-def node_lines(module: cst.Module, nodes) -> Dict[int, int]:
-    state = _LineState(module, [id(n) for n in nodes])
-    try:
-        module._codegen(state)
-    except _Found:
-        pass
-    return state.bl_lines
-
-
 # -- the rule ------------------------------------------------------------------------------
 def _is_test_path(relpath: str) -> bool:
     parts = relpath.replace("\\", "/").split("/")
@@ -710,7 +672,7 @@ class WriteOutsideTransaction(Rule):
         nodes = []
         for _, _, listed in self.pending:
             nodes.extend(op.node for op, _, _ in listed)
-        lines = node_lines(self.ctx.module, nodes)
+        lines = self.ctx.lines_of(nodes)
         for node, framework, listed in self.pending:
             self.report(node, self._message(framework, listed, lines))
 

@@ -6,7 +6,7 @@ import libcst as cst
 
 from backendlint.engine.rule import Rule
 from backendlint.knowledge.models import KIND
-from backendlint.knowledge.queries import LoopCollector, access_message, analysis, node_lines
+from backendlint.knowledge.queries import LoopCollector, access_message, analysis
 
 
 class NPlusOne(LoopCollector, Rule):
@@ -37,6 +37,6 @@ class NPlusOne(LoopCollector, Rule):
         if not fa.accesses:
             return
         found = [fa.accesses[key] for key in fa.access_order]
-        lines = node_lines(self.ctx.module, [getattr(a.root, "node", None) for a in found])
+        lines = self.ctx.lines_of([getattr(a.root, "node", None) for a in found])
         for a in found:
             self.report(a.node, access_message(fa, a, lines))

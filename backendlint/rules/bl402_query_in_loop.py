@@ -6,7 +6,7 @@ import libcst as cst
 
 from backendlint.engine.rule import Rule
 from backendlint.knowledge.models import KIND
-from backendlint.knowledge.queries import LoopCollector, analysis, node_lines, query_message
+from backendlint.knowledge.queries import LoopCollector, analysis, query_message
 
 
 class QueryInLoop(LoopCollector, Rule):
@@ -37,6 +37,6 @@ class QueryInLoop(LoopCollector, Rule):
         if not fa.queries:
             return
         found = list(fa.queries.values())
-        lines = node_lines(self.ctx.module, [q.loop.src_e[1] for q in found])
+        lines = self.ctx.lines_of([q.loop.src_e[1] for q in found])
         for q in found:
             self.report(q.node, query_message(q, lines))
