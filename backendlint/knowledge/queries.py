@@ -2069,13 +2069,29 @@ def loop_owner(stack: Sequence[cst.CSTNode]) -> Tuple[Any, Optional[str], Option
 
 
 class LoopCollector:
-    """Mixin for the two rules: remember which functions hold a loop."""
+    """Mixin for the two rules: remember which functions hold a loop (for statements,
+    comprehensions and generator expressions)."""
+
+    def visit_For(self, node: cst.For) -> None:
+        self._note_loop()
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._note_loop()
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._note_loop()
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._note_loop()
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._note_loop()
 
     def _note_loop(self) -> None:
         owner, cls_name, _ = loop_owner(self.ctx.stack)
         if owner is None:
             return
-        seen = self.ctx.__dict__.setdefault("_bl4_owners", {})
+        seen = self.ctx.memo.setdefault("queries.loop_owners", {})
         if id(owner) not in seen:
             seen[id(owner)] = (owner, cls_name)
 
@@ -2094,9 +2110,9 @@ def is_test(relpath: str) -> bool:
 
 def analysis(ctx) -> FileAnalysis:
     """The shared analysis of this file (computed once, after the traversal)."""
-    fa = ctx.__dict__.get("_bl4_analysis")
+    fa = ctx.memo.get("queries.analysis")
     if fa is None:
-        owners = ctx.__dict__.get("_bl4_owners", {})
+        owners = ctx.memo.get("queries.loop_owners", {})
         facts = FactsView.of(ctx.facts.get(KIND) if ctx.facts is not None else None)
         functions = []
         for owner, cls_name in owners.values():
@@ -2113,7 +2129,7 @@ def analysis(ctx) -> FileAnalysis:
         if is_migration(ctx.relpath) or is_test(ctx.relpath):
             functions = []  # migrations run once; tests run on a handful of rows
         fa = FileAnalysis(ctx, functions)
-        ctx.__dict__["_bl4_analysis"] = fa
+        ctx.memo["queries.analysis"] = fa
     return fa
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import libcst as cst
-
 from backendlint.engine.rule import Rule
 from backendlint.knowledge.models import KIND
 from backendlint.knowledge.queries import LoopCollector, access_message, analysis
@@ -16,21 +14,6 @@ class NPlusOne(LoopCollector, Rule):
     # Any loop can iterate rows from a helper or another module: only "for" is certain.
     requires = ("for",)
     facts = (KIND,)
-
-    def visit_For(self, node: cst.For) -> None:
-        self._note_loop()
-
-    def visit_ListComp(self, node: cst.ListComp) -> None:
-        self._note_loop()
-
-    def visit_SetComp(self, node: cst.SetComp) -> None:
-        self._note_loop()
-
-    def visit_DictComp(self, node: cst.DictComp) -> None:
-        self._note_loop()
-
-    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-        self._note_loop()
 
     def end_module(self) -> None:
         fa = analysis(self.ctx)

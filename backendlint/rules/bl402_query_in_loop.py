@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import libcst as cst
-
 from backendlint.engine.rule import Rule
 from backendlint.knowledge.models import KIND
 from backendlint.knowledge.queries import LoopCollector, analysis, query_message
@@ -16,21 +14,6 @@ class QueryInLoop(LoopCollector, Rule):
     # A loop is needed, and queries can come from names defined in other modules.
     requires = ("for",)
     facts = (KIND,)
-
-    def visit_For(self, node: cst.For) -> None:
-        self._note_loop()
-
-    def visit_ListComp(self, node: cst.ListComp) -> None:
-        self._note_loop()
-
-    def visit_SetComp(self, node: cst.SetComp) -> None:
-        self._note_loop()
-
-    def visit_DictComp(self, node: cst.DictComp) -> None:
-        self._note_loop()
-
-    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-        self._note_loop()
 
     def end_module(self) -> None:
         fa = analysis(self.ctx)
