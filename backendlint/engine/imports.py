@@ -32,6 +32,17 @@ def _module_dotted(node) -> str:
     return dotted_name(node) or ""
 
 
+def relative_package(module_name: str, is_package: bool, level: int) -> str:
+    """The package a relative import of ``level`` dots refers to, from ``module_name``
+    (``from . import x`` in ``a.b.c`` -> ``a.b``; in the package ``a.b`` itself -> ``a.b``)."""
+    parts = module_name.split(".") if module_name else []
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+    return ".".join(parts)
+
+
 class ImportTable:
     """Maps local names to the qualified names they are bound to."""
 
@@ -44,12 +55,7 @@ class ImportTable:
 
     # -- filling -------------------------------------------------------------------
     def _package(self, level: int) -> str:
-        parts = self.module_name.split(".") if self.module_name else []
-        if not self.is_package:
-            parts = parts[:-1]
-        if level > 1:
-            parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
-        return ".".join(parts)
+        return relative_package(self.module_name, self.is_package, level)
 
     def add_import(self, node: cst.Import) -> None:
         for alias in node.names:

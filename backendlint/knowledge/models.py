@@ -36,6 +36,7 @@ import ast
 from typing import Any, Dict, List, Optional, Tuple
 
 from backendlint.engine.facts import ast_dotted, FactCollector, register
+from backendlint.engine.imports import relative_package
 
 KIND = "orm_models"
 
@@ -169,12 +170,7 @@ class AstImports:
         self.star = False
 
     def _package(self, level: int) -> str:
-        parts = self.module.split(".") if self.module else []
-        if not self.is_package:
-            parts = parts[:-1]
-        if level > 1:
-            parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
-        return ".".join(parts)
+        return relative_package(self.module, self.is_package, level)
 
     def add(self, node: ast.AST) -> None:
         if isinstance(node, ast.Import):
