@@ -58,6 +58,22 @@ def _fields_of(tp: type) -> Tuple[str, ...]:
     return names
 
 
+def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
+    """The node's children in lexical order, syntactic trivia left out."""
+    children: List[cst.CSTNode] = []
+    trivia = TRIVIA
+    for field in _fields_of(type(node)):
+        value = getattr(node, field)
+        if isinstance(value, cst.CSTNode):
+            if type(value) not in trivia:
+                children.append(value)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode) and type(item) not in trivia:
+                    children.append(item)
+    return children
+
+
 class RuleError(Exception):
     """An exception raised inside a rule, with the rule and the node it was visiting."""
 
@@ -101,7 +117,6 @@ class Dispatcher:
         imports = ctx.imports
         stack = ctx.stack
         visit_map, leave_map = self.visit_map, self.leave_map
-        trivia = TRIVIA
         # Iterative walk (deeply nested code must not exhaust the Python stack).
         # Each work item is (node, entering?).
         work: List[Tuple[cst.CSTNode, bool]] = [(module, True)]
@@ -131,17 +146,7 @@ class Dispatcher:
                 self._call(pairs, node)
             stack.append(node)
             work.append((node, False))
-            children: List[cst.CSTNode] = []
-            for field in _fields_of(tp):
-                value = getattr(node, field)
-                if isinstance(value, cst.CSTNode):
-                    if type(value) not in trivia:
-                        children.append(value)
-                elif isinstance(value, (tuple, list)):
-                    for item in value:
-                        if isinstance(item, cst.CSTNode) and type(item) not in trivia:
-                            children.append(item)
-            for child in reversed(children):
+            for child in reversed(children_of(node)):
                 work.append((child, True))
         for rule in self.rules:
             if rule in self.broken:
@@ -159,18 +164,7 @@ def walk(node: cst.CSTNode):
     For rules that analyse a subtree on their own (a function body, a loop).
     """
     work = [node]
-    trivia = TRIVIA
     while work:
         current = work.pop()
         yield current
-        children = []
-        for field in _fields_of(type(current)):
-            value = getattr(current, field)
-            if isinstance(value, cst.CSTNode):
-                if type(value) not in trivia:
-                    children.append(value)
-            elif isinstance(value, (tuple, list)):
-                for item in value:
-                    if isinstance(item, cst.CSTNode) and type(item) not in trivia:
-                        children.append(item)
-        work.extend(reversed(children))
+        work.extend(reversed(children_of(current)))
