@@ -250,3 +250,10 @@ def test_max_file_size_from_config(tmp_path):
     root2 = make(tmp_path / "two", {"a.py": BAD}, "[tool.backendlint]\nmax-file-size = '1MB'\n")
     out = cli("check", cwd=root2)
     assert out.returncode == 2 and "'max-file-size' in [tool.backendlint] of pyproject.toml must be a positive integer" in out.stderr
+
+
+def test_output_format_choices_are_the_formatters():
+    from backendlint.cli import FORMATS
+    from backendlint.reporting import FORMATTERS
+
+    assert FORMATS == list(FORMATTERS)

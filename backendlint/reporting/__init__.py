@@ -11,9 +11,6 @@ from xml.sax.saxutils import escape, quoteattr
 from backendlint import __version__
 from backendlint.engine.diagnostics import Diagnostic
 
-FORMATS = ["full", "concise", "json", "json-lines", "sarif", "github", "gitlab", "junit"]
-
-
 def _json_obj(d: Diagnostic) -> dict:
     # ruff's JSON shape, so tools that read ruff's output read ours.
     return {
