@@ -896,31 +896,16 @@ _ast_dotted = ast_dotted  # shared with the other collectors
 
 
 def _ast_imports(tree: ast.Module, module_name: str, is_package: bool) -> Dict[str, str]:
-    bindings: Dict[str, str] = {}
+    """Module-level imports and classes of a file (local name -> qualified name)."""
+    from backendlint.knowledge.models import AstImports
+
+    table = AstImports(module_name, is_package)
     for node in tree.body:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    bindings[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".", 1)[0]
-                    bindings[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:
-                parts = module_name.split(".") if module_name else []
-                if not is_package:
-                    parts = parts[:-1]
-                if node.level > 1:
-                    parts = parts[: max(0, len(parts) - (node.level - 1))]
-                module = ".".join(p for p in (".".join(parts), module) if p)
-            for alias in node.names:
-                if alias.name == "*":
-                    continue
-                bindings[alias.asname or alias.name] = f"{module}.{alias.name}" if module else alias.name
-        elif isinstance(node, ast.ClassDef):
-            bindings[node.name] = f"{module_name}.{node.name}" if module_name else node.name
-    return bindings
+        if isinstance(node, ast.ClassDef):
+            table.local(node.name)
+        else:
+            table.add(node)
+    return table.bindings
 
 
 def _ast_resolve(node: ast.AST, bindings: Dict[str, str]) -> Optional[str]:

@@ -273,30 +273,15 @@ class Transactions:
 # -- the project fact: wrappers of atomic ---------------------------------------------------
 def _ast_bindings(tree: ast.Module, module_name: str, is_package: bool) -> Dict[str, str]:
     """Local name -> qualified name, from every import of the file and its top-level defs."""
-    parts = module_name.split(".") if module_name else []
-    package_parts = parts if is_package else parts[:-1]
-    bindings: Dict[str, str] = {}
+    from backendlint.knowledge.models import AstImports
+
+    table = AstImports(module_name, is_package)
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bindings[node.name] = f"{module_name}.{node.name}" if module_name else node.name
+            table.local(node.name)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    bindings[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".", 1)[0]
-                    bindings[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:
-                base = package_parts[: len(package_parts) - (node.level - 1)] if node.level - 1 <= len(package_parts) else []
-                module = ".".join([*base, module] if module else base)
-            for alias in node.names:
-                if alias.name == "*":
-                    continue
-                bindings[alias.asname or alias.name] = f"{module}.{alias.name}" if module else alias.name
-    return bindings
+        table.add(node)  # imports anywhere in the file; other nodes are ignored
+    return table.bindings
 
 
 _ast_dotted = ast_dotted  # shared with the other collectors
