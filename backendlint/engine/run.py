@@ -164,7 +164,10 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
         if kinds:
             from backendlint.engine.project import build_index
 
-            index_files = [p for p in discover([root], config).files if _size(p) <= config.max_file_size]
+            # A whole-project check already discovered the project's files: reuse them.
+            whole = not stdin and len(paths) == 1 and Path(os.path.abspath(paths[0])) == root
+            project_files = files if whole else discover([root], config).files
+            index_files = [p for p in project_files if _size(p) <= config.max_file_size]
             triples = [(str(p), _relpath(p, root), module_name(p, root)[0]) for p in index_files]
             index_store = Store(cache_dir, "index.json", warnings)
             if jobs_wanted > 1 and len(triples) > 200:
