@@ -460,3 +460,39 @@ def test_expression_chain_cpython_refuses_is_a_syntax_error_not_a_hang(tmp_path)
     diags = check(root).diagnostics
     assert [(d.path, d.code) for d in diags] == [("chain.py", "BL000"), ("ok.py", "BL901")]
     assert "too complex" in diags[0].message
+
+
+class CallsProjectFunction(Rule):
+    """Reports calls to project functions; its text token never occurs, so only the
+    fact-driven prefilter (prefilter_names) can admit a file."""
+
+    code = "BL903"
+    name = "project-call"
+    summary = "test rule with a fact-driven prefilter"
+    requires = ("never-in-any-source",)
+    facts = ("fake_defs",)
+
+    @classmethod
+    def prefilter_names(cls, facts, options=None):
+        return frozenset(facts.get("fake_defs", []))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value in self.ctx.facts.get("fake_defs", []):
+            self.report(node, f"calls project function {node.func.value}()")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_fact_driven_prefilter_admits_files_naming_project_functions(tmp_path, monkeypatch, jobs):
+    monkeypatch.setattr(registry, "_RULES", [CallsProjectFunction])
+    root = project(
+        tmp_path,
+        {
+            "lib.py": "def place_order():\n    pass\n",
+            "view.py": "from lib import place_order\n\nplace_order()\n",
+            # Only a longer identifier containing the name: not admitted, not parsed.
+            "other.py": "place_orders = 1\nplace_orders(\n",
+            "more.py": "x = 1\n" * 300,
+        },
+    )
+    got = [(d.path, d.line, d.code) for d in check(root, jobs=jobs).diagnostics]
+    assert got == [("view.py", 3, "BL903")]

@@ -123,14 +123,42 @@ def parse(source: str):
     raise value
 
 
-def select_rules(rule_classes: Sequence[type], source: str, rule_options: Dict[str, Dict[str, Any]]) -> List[type]:
-    """Rules whose text prefilter admits this source."""
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def select_rules(
+    rule_classes: Sequence[type], source: str, rule_options: Dict[str, Dict[str, Any]], facts: Any = None
+) -> List[type]:
+    """Rules whose prefilter admits this source: one of its text tokens occurs, or one of
+    the identifiers the project facts make relevant (``Rule.prefilter_names``)."""
     chosen = []
+    identifiers = None
     for cls in rule_classes:
-        req = cls.prefilter_tokens(rule_options.get(cls.name))
+        options = rule_options.get(cls.name)
+        req = cls.prefilter_tokens(options)
         if not req or any(token in source for token in req):
             chosen.append(cls)
+            continue
+        names = _prefilter_names(cls, facts, options)
+        if names:
+            if identifiers is None:
+                identifiers = set(_IDENTIFIER.findall(source))
+            if not names.isdisjoint(identifiers):
+                chosen.append(cls)
     return chosen
+
+
+def _prefilter_names(cls: type, facts: Any, options: Optional[Dict[str, Any]]) -> frozenset:
+    if facts is None:
+        return frozenset()
+    memo = getattr(facts, "memo", None)
+    key = f"prefilter_names:{cls.code}"
+    if memo is not None and key in memo:
+        return memo[key]
+    names = frozenset(cls.prefilter_names(facts, options))
+    if memo is not None:
+        memo[key] = names
+    return names
 
 
 def check_source(
@@ -144,7 +172,7 @@ def check_source(
     """Every unsuppressed diagnostic for one file's source."""
     if file_is_skipped(source):
         return []
-    chosen = select_rules(rule_classes, source, rule_options) if prefilter else list(rule_classes)
+    chosen = select_rules(rule_classes, source, rule_options, facts) if prefilter else list(rule_classes)
     if not chosen:
         return []
 

@@ -21,6 +21,8 @@ class ProjectFacts:
     def __init__(self, data: Optional[Dict[str, Any]] = None, root: str = ""):
         self.data = data or {}
         self.root = root
+        self.memo: Dict[str, Any] = {}  # per-run values derived from the facts
+
 
     def get(self, kind: str, default: Any = None) -> Any:
         return self.data.get(kind, default)

@@ -12,7 +12,7 @@ Rules read framework knowledge from ``backendlint.knowledge``; they report throu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
@@ -88,6 +88,17 @@ class Rule:
             elif isinstance(value, str) and value:
                 tokens.append(value)
         return tuple(tokens)
+
+    @classmethod
+    def prefilter_names(cls, facts: Any, options: Optional[Dict[str, Any]] = None) -> FrozenSet[str]:
+        """Identifiers that also admit a file, derived from the project facts.
+
+        For rules that follow calls into project functions (effect summaries): a file
+        that names one of the project functions the facts say matter (for example those
+        that write) may need the rule even though none of the text tokens appear.
+        Computed once per run; the engine matches whole identifiers.
+        """
+        return frozenset()
 
     def report(self, node: "cst.CSTNode", message: str) -> None:
         self.ctx.add_report(PendingReport(node, message, self.code, self.name, self.ctx.top))
