@@ -86,12 +86,47 @@ def _bracket_depth(source: str) -> int:
     return best
 
 
+_STACK = threading.local()
+
+
+def on_big_stack(fn, *args):
+    """Run ``fn(*args)`` in a thread with a large C stack (at once if already in one).
+
+    LibCST's native parser recurses on the C stack; deeply nested but legal code can
+    overflow the 8 MB main-thread stack and kill the process. Starting a thread costs
+    about a millisecond, so the engine runs whole batches of files in one such thread
+    rather than one thread per parse.
+    """
+    if getattr(_STACK, "big", False):
+        return fn(*args)
+    outcome: list = []
+
+    def target() -> None:
+        _STACK.big = True
+        try:
+            outcome.append((True, fn(*args)))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            outcome.append((False, exc))
+
+    old = threading.stack_size(PARSER_STACK)
+    try:
+        thread = threading.Thread(target=target, name="backendlint-big-stack", daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(old)
+    thread.join()
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
+
+
 def parse(source: str):
     """Parse with LibCST without risking the process on pathological nesting.
 
     Sources nested deeper than CPython accepts are checked by the standard parser first
-    (which raises SyntaxError safely); the LibCST parse itself runs in a thread with a
-    large stack so that deep but legal nesting cannot overflow the C stack.
+    (which raises SyntaxError safely); the LibCST parse itself runs on a large stack
+    (``on_big_stack``) so that deep but legal nesting cannot overflow the C stack.
     """
     import libcst as cst
 
@@ -102,25 +137,7 @@ def parse(source: str):
             ast.parse(source)
         except RecursionError:
             raise SyntaxError("too complex to parse (CPython refuses it too: expression nested too deeply)") from None
-    outcome: list = []
-
-    def target() -> None:
-        try:
-            outcome.append((True, cst.parse_module(source)))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            outcome.append((False, exc))
-
-    old = threading.stack_size(PARSER_STACK)
-    try:
-        thread = threading.Thread(target=target, name="backendlint-parse")
-        thread.start()
-    finally:
-        threading.stack_size(old)
-    thread.join()
-    ok, value = outcome[0]
-    if ok:
-        return value
-    raise value
+    return on_big_stack(cst.parse_module, source)
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

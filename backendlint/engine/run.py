@@ -15,7 +15,7 @@ import pathspec
 from backendlint import __version__
 from backendlint.engine import registry
 from backendlint.engine.cache import Store
-from backendlint.engine.checker import FileJob, check_file, check_source
+from backendlint.engine.checker import FileJob, check_file, check_source, on_big_stack
 from backendlint.engine.config import Config
 from backendlint.engine.context import ProjectFacts
 from backendlint.engine.diagnostics import Diagnostic
@@ -88,7 +88,9 @@ def _init_worker(codes: List[str], rule_options, facts_data, root: str, prefilte
 
 
 def _check_batch(jobs: List[FileJob]) -> List[Tuple[List[Diagnostic], Optional[str]]]:
-    return [check_file(job, _W["rules"], _W["options"], _W["facts"], _W["prefilter"]) for job in jobs]
+    return on_big_stack(
+        lambda: [check_file(job, _W["rules"], _W["options"], _W["facts"], _W["prefilter"]) for job in jobs]
+    )
 
 
 def _batches(items: list, size: int) -> List[list]:
@@ -224,7 +226,9 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                 for part in pool.map(_check_batch, _batches(jobs_list, size)):
                     checked.extend(part)
             else:
-                checked = [check_file(j, rules, rule_options, facts, opts.prefilter) for j in jobs_list]
+                checked = on_big_stack(
+                    lambda: [check_file(j, rules, rule_options, facts, opts.prefilter) for j in jobs_list]
+                )
             for job, (diags, digest) in zip(jobs_list, checked):
                 outcomes.append((job, diags))
                 if digest is not None and not any(d.is_error for d in diags):
