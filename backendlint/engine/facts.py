@@ -48,6 +48,39 @@ def ast_dotted(node: ast.AST) -> Optional[str]:
     return None
 
 
+def all_nodes(tree: ast.AST) -> List[ast.AST]:
+    """Every node of the tree in ``ast.walk`` order, computed once per tree.
+
+    Several collectors scan the whole file for a few node types (imports, assignments,
+    dicts); they share this one walk instead of each running ``ast.walk``.
+    """
+    cached = getattr(tree, "_backendlint_nodes", None)
+    if cached is not None:
+        return cached
+    out: List[ast.AST] = [tree]
+    append = out.append
+    position = 0
+    AST = ast.AST
+    while position < len(out):
+        node = out[position]
+        position += 1
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, AST):
+                append(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, AST):
+                        append(item)
+    tree._backendlint_nodes = out  # type: ignore[attr-defined]
+    return out
+
+
+def nodes_of(tree: ast.AST, types) -> List[ast.AST]:
+    """The tree's nodes of the given type(s), in ``ast.walk`` order."""
+    return [node for node in all_nodes(tree) if isinstance(node, types)]
+
+
 _COLLECTORS: Dict[str, FactCollector] = {}
 
 

@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.facts import FactCollector, nodes_of, register
 from backendlint.engine.imports import dotted_name
 from backendlint.engine.traversal import walk
 from backendlint.knowledge.side_effects import Bindings, unwrap
@@ -835,7 +835,7 @@ class IdempotencyMiddleware(FactCollector):
         import ast
 
         found = set()
-        for node in ast.walk(tree):
+        for node in nodes_of(tree, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef)):
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names = [t.id if isinstance(t, ast.Name) else getattr(t, "attr", "") for t in targets]

@@ -35,7 +35,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional, Tuple
 
-from backendlint.engine.facts import ast_dotted, FactCollector, register
+from backendlint.engine.facts import ast_dotted, FactCollector, nodes_of, register
 from backendlint.engine.imports import relative_package
 
 KIND = "orm_models"
@@ -757,9 +757,8 @@ class OrmModels(FactCollector):
                 work[0:0] = stmt.body + stmt.orelse
             elif isinstance(stmt, ast.Try):
                 work[0:0] = stmt.body + [s for h in stmt.handlers for s in h.body] + stmt.orelse
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                imports.add(node)
+        for node in nodes_of(tree, (ast.Import, ast.ImportFrom)):
+            imports.add(node)
         db_vars: List[str] = []
         fq_vars: Dict[str, list] = {}
         aliases: Dict[str, str] = {}

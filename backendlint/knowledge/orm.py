@@ -31,7 +31,7 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.facts import FactCollector, nodes_of, register
 from backendlint.engine.imports import dotted_name
 from backendlint.engine.traversal import TRIVIA, _fields_of
 
@@ -905,7 +905,7 @@ _DEFERRED = {"ParentalManyToManyField", "ClusterTaggableManager"}
 
 def _imported_roots(tree: ast.Module) -> Set[str]:
     roots: Set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes_of(tree, (ast.Import, ast.ImportFrom)):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".", 1)[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -937,9 +937,7 @@ class OrmProject(FactCollector):
         relations: Set[str] = set()
         if "ManyToMany" in source or "related_name" in source or "ForeignKey" in source or "Taggable" in source \
                 or "GenericRelation" in source or "OneToOne" in source:
-            for node in ast.walk(tree):
-                if not isinstance(node, ast.ClassDef):
-                    continue
+            for node in nodes_of(tree, ast.ClassDef):
                 for stmt in node.body:
                     targets: List[ast.expr] = []
                     value = None

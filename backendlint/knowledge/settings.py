@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, List, Optional, Set
 
-from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.facts import FactCollector, nodes_of, register
 
 FACT_KIND = "django_settings"
 FACTS = (FACT_KIND,)
@@ -80,13 +80,13 @@ class DjangoSettings(FactCollector):
         # Dict literals: {"default": {..., "ATOMIC_REQUESTS": True}} -> alias from the
         # enclosing dict's key when there is one.
         parents: Dict[int, str] = {}
-        for node in ast.walk(tree):
+        for node in nodes_of(tree, ast.Dict):
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values):
                     name = _const_str(key) if key is not None else None
                     if isinstance(value, ast.Dict) and name is not None:
                         parents[id(value)] = name
-        for node in ast.walk(tree):
+        for node in nodes_of(tree, (ast.Dict, ast.Call, ast.Assign)):
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values):
                     if key is not None and _const_str(key) == KEY:
