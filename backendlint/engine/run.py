@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import pathspec
 
@@ -20,6 +19,9 @@ from backendlint.engine.config import Config
 from backendlint.engine.context import ProjectFacts
 from backendlint.engine.diagnostics import Diagnostic
 from backendlint.engine.discovery import discover, module_name, project_root
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 @dataclass
@@ -245,6 +247,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
 
 def _pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     try:
         context = multiprocessing.get_context("fork")

@@ -6,7 +6,6 @@ import hashlib
 import json
 from collections import Counter
 from typing import Callable, Dict, List, Sequence
-from xml.sax.saxutils import escape, quoteattr
 
 from backendlint import __version__
 from backendlint.engine.diagnostics import Diagnostic
@@ -101,6 +100,8 @@ def gitlab(diags: Sequence[Diagnostic], **_) -> str:
 
 
 def junit(diags: Sequence[Diagnostic], **_) -> str:
+    from xml.sax.saxutils import escape, quoteattr  # only for this format (a slow import)
+
     by_file: Dict[str, List[Diagnostic]] = {}
     for d in diags:
         by_file.setdefault(d.path, []).append(d)
