@@ -413,28 +413,77 @@ POSITION_SOURCES = [
     "async def handler(request):\n\tif request.method == 'POST':\n\t\tx = \\\n\t\t\tcall()\n",
     'def s():\n    """\ndef s():\n    """\n    return call()\n',
     "class A: pass\nclass B(A):\n    def f(self): return call(1)\n",
+    # Nested defs and classes: located by generating the innermost one alone.
+    (
+        "class View(Base):\n"
+        "    # a comment\n"
+        "    @method_decorator(login_required)\n"
+        "    def post(self, request,\n"
+        "             *args):\n"
+        "        text = \"\"\"\n"
+        "  verbatim\n"
+        "\"\"\"; call(text)\n"
+        "        if request.method == 'POST':\n"
+        "            x = call(a,\n"
+        "                     b)  # continued\n"
+        "        return [call(i)\n"
+        "  for i in x]\n"
+        "\n"
+        "    class Meta:\n"
+        "        def save(self):\n"
+        "            def inner():\n"
+        "                return call(é, 'ü')\n"
+        "            return inner\n"
+        "\n"
+        "\n"
+        "class Other:\n"
+        "    def post(self):\n"
+        "        call()\n"
+        "\n"
+        "    def post(self):  # redefined: ambiguous, falls back to the class\n"
+        "        call(2)\n"
+        "\n"
+        "    async def get(self):\n"
+        "        await call()\n"
+    ),
+    "def outer():\n  def mid():\n      class K:\n       def m(self):\n        return call(\n  1)\n      return K\n  return mid\n",
+    "class Tabs:\n\tdef m(self):\n\t\tif x:\n\t\t\treturn call(\n  1)\n",
+    "class T:\r\n    def m(self):\r\n        return call(\r\n            1)\r\n",
 ]
 
 
 @pytest.mark.parametrize("source", POSITION_SOURCES)
 def test_partial_positions_equal_full_positions(source):
     from backendlint.engine.checker import _codegen_positions, _positions
-    from backendlint.engine.traversal import walk
+    from backendlint.engine.traversal import children_of, walk
 
     module = cst.parse_module(source)
     nodes = [n for n in walk(module) if not isinstance(n, cst.Module)]
-    full = _codegen_positions(module, module)
+    full, _ = _codegen_positions(module, module)
     expected = {
         id(n): (full[n].start.line, full[n].start.column + 1, full[n].end.line, full[n].end.column + 1)
         for n in nodes
         if n in full
     }
-    got = _positions(module, [(n, None) for n in nodes], source)
+    got = _positions(module, [(n, None, ()) for n in nodes], source)
     assert {k: got.get(k) for k in expected} == expected
     # with the top-level statement known (as the traversal tells it)
-    tops = [(n, stmt) for stmt in module.body for n in walk(stmt)]
+    tops = [(n, stmt, ()) for stmt in module.body for n in walk(stmt)]
     got = _positions(module, tops, source)
     assert {k: got.get(k) for k in expected} == expected
+    # with the enclosing defs/classes known too (as a report made during the traversal)
+    scoped = []
+    work = [(stmt, stmt, ()) for stmt in module.body]
+    while work:
+        node, top, scope = work.pop()
+        scoped.append((node, top, scope))
+        inner = scope + (node,) if isinstance(node, (cst.FunctionDef, cst.ClassDef)) else scope
+        work.extend((child, top, inner) for child in children_of(node))
+    memo: dict = {}
+    got = _positions(module, scoped, source, memo)
+    assert {k: got.get(k) for k in expected} == expected
+    # and asked again with the tables kept from the first call (as lines_of leaves them)
+    assert _positions(module, scoped, source, memo) == got
 
 
 def test_finding_in_a_file_with_a_huge_expression_is_still_reported(tmp_path):

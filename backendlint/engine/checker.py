@@ -235,8 +235,8 @@ def check_source(
         diagnostics.append(_diag(job, INTERNAL_ERROR, "file is too deeply nested to analyse"))
 
     wanted = list(ctx.reports)
-    nodes = [(r.node, r.top) for r in wanted] + [(e.node, None) for e in dispatcher.errors]
-    positions = _positions(module, nodes, source) if nodes else {}
+    nodes = [(r.node, r.top, r.scope) for r in wanted] + [(e.node, None, ()) for e in dispatcher.errors]
+    positions = _positions(module, nodes, source, ctx.memo) if nodes else {}
     lines = source.splitlines()
     for err in dispatcher.errors:
         start = positions.get(id(err.node))
@@ -273,62 +273,64 @@ def check_source(
     return diagnostics
 
 
-def _positions(module, nodes, source: str = "") -> Dict[int, Tuple[int, int, int, int]]:
+def _positions(module, nodes, source: str = "", memo: Optional[dict] = None) -> Dict[int, Tuple[int, int, int, int]]:
     """1-based (line, col, end_line, end_col) of the given nodes, by id.
 
+    ``nodes`` holds (node, top, scope): the top-level statement and the enclosing
+    def/class statements known when the node was reported (None and () when unknown).
+
     Positions come from LibCST's own position-recording code generation
-    (``PositionProvidingCodegenState``, what ``PositionProvider`` runs), called directly:
-    the ``MetadataWrapper`` route adds a second full visit of the tree. Where it is safe,
-    only the top-level ``def``/``class`` statements holding reported nodes are generated:
-    such a statement starts at column 0, and its ``def NAME``/``class NAME`` line, found
-    exactly once in the source, anchors its line numbers. Anything else falls back to
-    generating the whole module.
+    (``PositionProvidingCodegenState``, what ``PositionProvider`` runs), called directly
+    on as small a piece of the tree as is safe: the ``MetadataWrapper`` route adds a
+    second full visit of the tree, and generating a whole 2,000-line class to locate one
+    call costs more than parsing it. The piece is the innermost ``def``/``class``
+    around the node when the standard library's ``ast`` (parsed once per file with
+    findings) places it unambiguously; else the top-level ``def``/``class``, anchored on
+    its ``def NAME``/``class NAME`` line found exactly once in the source; else the whole
+    module. Generated tables are kept in ``memo`` for the rest of the file.
     """
-    from backendlint.engine.traversal import walk
-
-    wanted = {id(n): n for n, _ in nodes}
-    tops = {id(n): top for n, top in nodes if top is not None}
+    wanted = {id(n): n for n, _, _ in nodes}
+    tops = {id(n): top for n, top, _ in nodes if top is not None}
+    scopes = {id(n): scope for n, _, scope in nodes if scope}
+    memo = {} if memo is None else memo
     out: Dict[int, Tuple[int, int, int, int]] = {}
-
-    def record(table, offset: int, keys) -> None:
-        for key in keys:
-            rng = table.get(wanted[key])
-            if rng is not None:
-                out[key] = (rng.start.line + offset, rng.start.column + 1, rng.end.line + offset, rng.end.column + 1)
 
     try:
         if source and source.count("\r") == source.count("\r\n"):  # "\r" alone is a newline too
-            # Group the nodes by the top-level statement that holds them: known from the
-            # traversal for most reports, else found by walking the module's statements.
-            groups: Dict[int, list] = {}
             stmts = {id(stmt): stmt for stmt in module.body}
+            groups: Dict[int, list] = {}
             unknown = set()
             for key in wanted:
                 top = tops.get(key)
+                if top is None and key in scopes:
+                    top = scopes[key][0]
                 if top is not None and id(top) in stmts:
                     groups.setdefault(id(top), []).append(key)
                 else:
                     unknown.add(key)
-            for stmt in module.body if unknown else ():
-                inside = [i for i in (id(n) for n in walk(stmt)) if i in unknown]
-                if inside:
-                    groups.setdefault(id(stmt), []).extend(inside)
-                    unknown.difference_update(inside)
-                if not unknown:
-                    break
+            if unknown:
+                where = _scope_index(module, memo)
+                for key in unknown:
+                    found = where.get(key)
+                    if found is not None:
+                        groups.setdefault(id(found[0]), []).append(key)
             for stmt_id, inside in groups.items():
                 stmt = stmts[stmt_id]
+                rest = _locate_in_units(module, stmt, inside, wanted, scopes, source, memo, out)
+                if not rest:
+                    continue
                 line = _anchor_line(stmt, source)
                 if line is None:
                     continue  # left for the whole-module fallback
-                table = _codegen_positions(stmt, module)
+                table, _ = _table(stmt, module, memo)
                 anchor = table.get(stmt.name)
                 if anchor is None:
                     continue
-                record(table, line - anchor.start.line, inside)
+                _record(out, table, wanted, rest, line - anchor.start.line)
         missing = [key for key in wanted if key not in out]
         if missing:
-            record(_codegen_positions(module, module), 0, missing)
+            table, _ = _table(module, module, memo)
+            _record(out, table, wanted, missing, 0)
     except (RecursionError, KeyError):
         # Very long expressions exhaust the Python stack in code generation; LibCST's
         # position recorder then fails in its ``finally`` blocks with a KeyError. The
@@ -337,15 +339,165 @@ def _positions(module, nodes, source: str = "") -> Dict[int, Tuple[int, int, int
     return out
 
 
+def _record(out, table, wanted, keys, offset: int, indent: int = 0, indented=frozenset()) -> None:
+    """Positions of ``keys`` from a generated table: lines shifted by ``offset``; columns
+    shifted by ``indent`` on lines that the generator began with indentation (lines that
+    continue a bracket or a string are copied verbatim, so their columns are right)."""
+    for key in keys:
+        rng = table.get(wanted[key])
+        if rng is not None:
+            start, end = rng.start, rng.end
+            out[key] = (
+                start.line + offset,
+                start.column + 1 + (indent if start.line in indented else 0),
+                end.line + offset,
+                end.column + 1 + (indent if end.line in indented else 0),
+            )
+
+
+def _locate_in_units(module, stmt, keys, wanted, scopes, source, memo, out) -> list:
+    """Locate the nodes that sit inside a def/class nested in ``stmt`` by generating that
+    def/class alone; returns the keys left for the top-level statement."""
+    import libcst as cst
+
+    if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return keys
+    if any(key not in scopes for key in keys):
+        where = _scope_index(module, memo)
+        scopes = {**{key: where[key][1] for key in keys if key in where}, **scopes}
+    rest = []
+    units: Dict[int, tuple] = {}
+    by_unit: Dict[int, list] = {}
+    for key in keys:
+        scope = scopes.get(key, ())
+        if len(scope) < 2 or scope[0] is not stmt:
+            rest.append(key)
+            continue
+        units[id(scope[-1])] = scope
+        by_unit.setdefault(id(scope[-1]), []).append(key)
+    if not by_unit:
+        return rest
+    index = _def_index(source, memo)
+    for unit_id, inside in by_unit.items():
+        scope = units[unit_id]
+        place = index.get(tuple(n.name.value for n in scope)) if index is not None else None
+        if place is None:
+            rest.extend(inside)
+            continue
+        line, indent = place
+        unit = scope[-1]
+        table, indented = _table(unit, module, memo)
+        anchor = table.get(unit.name)
+        if anchor is None or anchor.start.line not in indented:
+            rest.extend(inside)
+            continue
+        _record(out, table, wanted, inside, line - anchor.start.line, indent, indented)
+        rest.extend(key for key in inside if key not in out)
+    return rest
+
+
+def _scope_index(module, memo: dict) -> Dict[int, tuple]:
+    """{id(node): (top-level statement, enclosing def/class statements)} for every node
+    of the module but the module itself, from one walk kept for the rest of the file
+    (for nodes that rules name after the traversal, such as the lines in a message)."""
+    if "scope_index" in memo:
+        return memo["scope_index"]
+    import libcst as cst
+
+    from backendlint.engine.traversal import children_of
+
+    index: Dict[int, tuple] = {}
+    for stmt in module.body:
+        work = [(stmt, ())]
+        while work:
+            node, scope = work.pop()
+            index[id(node)] = (stmt, scope)
+            if type(node) is cst.FunctionDef or type(node) is cst.ClassDef:
+                scope = scope + (node,)
+            for child in children_of(node):
+                work.append((child, scope))
+    memo["scope_index"] = index
+    return index
+
+
+def _def_index(source: str, memo: dict):
+    """{(name, name, ...): (line, indent)} of each def/class whose path of enclosing
+    names is unique in the file, from the standard library's parser (None if it fails)."""
+    if "def_index" in memo:
+        return memo["def_index"]
+    index: Optional[Dict[tuple, Tuple[int, int]]] = {}
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        index = None
+    else:
+        lines = source.splitlines()
+        seen: Dict[tuple, int] = {}
+        work: list = [(tree, ())]
+        while work:
+            node, path = work.pop()
+            for child in _child_statements(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    here = path + (child.name,)
+                    seen[here] = seen.get(here, 0) + 1
+                    text = lines[child.lineno - 1] if child.lineno <= len(lines) else ""
+                    # The name must be on the keyword's line, which starts at col_offset
+                    # and holds nothing else before it (ast columns count UTF-8 bytes).
+                    head = text.encode("utf-8")[child.col_offset:].decode("utf-8", "replace")
+                    if text[: len(text) - len(text.lstrip())] == text[: child.col_offset] and re.match(
+                        r"(?:async[ \t]+)?(?:def|class)[ \t]+" + re.escape(child.name) + r"\b", head
+                    ):
+                        index[here] = (child.lineno, child.col_offset)
+                    else:
+                        seen[here] += 1
+                    work.append((child, here))
+                else:
+                    work.append((child, path))
+        for path, count in seen.items():
+            if count > 1:
+                index.pop(path, None)
+    memo["def_index"] = index
+    return index
+
+
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _child_statements(node):
+    """The statements directly inside a statement (defs and classes are statements, so
+    no expression needs visiting to find them all)."""
+    for name in _BODIES:
+        for item in getattr(node, name, ()) or ():
+            if isinstance(item, (ast.ExceptHandler, ast.match_case)):
+                yield from item.body
+            elif isinstance(item, ast.stmt):
+                yield item
+
+
+def _table(node, module, memo: dict):
+    """(positions by node, lines the generator began with indentation) for ``node``."""
+    tables = memo.setdefault("position_tables", {})
+    key = id(node)
+    if key not in tables:
+        tables[key] = (node, *_codegen_positions(node, module))
+    return tables[key][1:]
+
+
 def _codegen_positions(node, module):
     from libcst.metadata.position_provider import PositionProvider, PositionProvidingCodegenState
 
+    class State(PositionProvidingCodegenState):
+        __slots__ = ("indented",)
+
+        def add_indent_tokens(self) -> None:
+            self.indented.add(self.line)
+            super().add_indent_tokens()
+
     provider = PositionProvider()
-    state = PositionProvidingCodegenState(
-        default_indent=module.default_indent, default_newline=module.default_newline, provider=provider
-    )
+    state = State(default_indent=module.default_indent, default_newline=module.default_newline, provider=provider)
+    state.indented = set()
     node._codegen(state)
-    return provider._computed
+    return provider._computed, state.indented
 
 
 def _anchor_line(stmt, source: str) -> Optional[int]:

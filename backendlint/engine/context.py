@@ -79,15 +79,20 @@ class FileContext:
                 return node
         return None
 
+    def scope(self) -> tuple:
+        """The def/class statements enclosing the node being visited, outermost first."""
+        return tuple(n for n in self.stack if type(n) is cst.FunctionDef or type(n) is cst.ClassDef)
+
     def lines_of(self, nodes) -> Dict[int, int]:
         """1-based first line of each node (keyed by ``id``), for messages that name the
-        lines of other nodes. Uses the same partial position computation as findings."""
+        lines of other nodes. Uses the same partial position computation as findings
+        (and shares its work: the statements generated here are not generated again)."""
         from backendlint.engine.checker import _positions
 
-        wanted = [(n, self.top) for n in nodes if n is not None]
+        wanted = [(n, self.top, ()) for n in nodes if n is not None]
         if not wanted:
             return {}
-        return {key: pos[0] for key, pos in _positions(self.module, wanted, self.source).items()}
+        return {key: pos[0] for key, pos in _positions(self.module, wanted, self.source, self.memo).items()}
 
     def add_report(self, report: PendingReport) -> None:
         self.reports.append(report)

@@ -53,6 +53,9 @@ class PendingReport:
     # The top-level statement being traversed when the report was made (None after the
     # traversal): positions are computed for that statement only where possible.
     top: Optional["cst.CSTNode"] = None
+    # The def/class statements around the node when the report was made (outermost
+    # first): positions are computed for the innermost one only where possible.
+    scope: Tuple["cst.CSTNode", ...] = ()
 
 
 class Rule:
@@ -101,7 +104,7 @@ class Rule:
         return frozenset()
 
     def report(self, node: "cst.CSTNode", message: str) -> None:
-        self.ctx.add_report(PendingReport(node, message, self.code, self.name, self.ctx.top))
+        self.ctx.add_report(PendingReport(node, message, self.code, self.name, self.ctx.top, self.ctx.scope()))
 
     def end_module(self) -> None:
         """Called after the traversal; rules that analyse whole functions report here."""
