@@ -12,11 +12,14 @@ method of a module-level class, the collector records, from the function's own b
   upsert, an idempotency key): a guarded function's creates, and its callees', are its
   own business and are not exported to its callers;
 - ``w``: database writes (Django manager/queryset writes, ``save()``/``delete()`` of rows
-  built or loaded here) with whether each sits inside a transaction opened here;
+  built or loaded here) with whether each sits inside a transaction opened here, and for
+  BL301 whether it sits in a loop or a deliberate series (a batching loop, per-item error
+  isolation, a buffer flushed in batches) and inside which other context managers (project
+  wrappers of atomic are known only at merge time, from another fact);
 - ``tx``: the whole body runs in a transaction (``@transaction.atomic``, or a body that is
   one ``with transaction.atomic()`` / ``session.begin()`` block);
-- ``k``: the calls it makes, as descriptors resolved at merge time, with their line and
-  whether they sit inside a transaction opened here.
+- ``k``: the calls it makes, as descriptors resolved at merge time, with their line,
+  whether they sit inside a transaction opened here, and the same BL301 flags as writes.
 
 Calls are resolved only when the target is certain: a module function through the file's
 imports (``from x import f as g``, ``import x as y; y.f()``, relative imports, package
@@ -40,7 +43,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from backendlint.engine.facts import FactCollector, register
 from backendlint.knowledge import creates as _creates
 from backendlint.knowledge.models import AstImports, ast_dotted
-from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, SESSION_NAMES
+from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, NON_ORM_PREFIXES, SESSION_NAMES
 from backendlint.knowledge.side_effects import _DJANGO_MAIL_FUNCS, _PAYMENT_SDKS, _STRIPE_ACTIONS, IDEMPOTENT_URL
 
 FACT_KIND = "effect_summaries"
@@ -57,6 +60,10 @@ _GUARDED = frozenset({"get_or_create", "update_or_create", "aget_or_create", "au
 _MANAGER_ATTRS = ("objects", "_default_manager", "_base_manager", "all_objects")
 _DJ_WRITES = frozenset({"create", "update", "delete", "bulk_create", "bulk_update", "update_or_create", "get_or_create", "acreate", "aupdate", "adelete", "abulk_create"})
 _LOADERS = frozenset({"get", "first", "last", "latest", "earliest", "aget", "afirst", "alast"})
+
+# Where a write or call sits, for BL301 (the flags of writes and calls).
+_IN_LOOP = 1
+_DELIBERATE = 2  # a batching loop, per-item error isolation, a buffer flushed in batches
 
 
 # -- names --------------------------------------------------------------------------------
@@ -131,8 +138,17 @@ class _FunctionScan:
         self.cls = cls
         self.attr_types = attr_types
         self.creates: List[list] = []  # [label, model key, line]
-        self.writes: List[list] = []  # [label, line, in_tx]
-        self.calls: List[list] = []  # [descriptor, line, in_tx]
+        self.writes: List[list] = []  # [label, line, in_tx, flags, model, wrappers]
+        self.calls: List[list] = []  # [descriptor, line, in_tx, flags, wrappers]
+        # BL301's view of where a write or call sits: ``flags`` (_IN_LOOP, _DELIBERATE: a
+        # batching loop, per-item error isolation, a buffer flushed in batches) and the
+        # names of the ``with`` context managers around it that may be project wrappers of
+        # atomic (checked against the transaction_wrappers fact by the rule).
+        self.flags = 0
+        self.wraps: Tuple[str, ...] = ()
+        self.resets: set = set()  # lists emptied inside a loop (buffers flushed in batches)
+        self.not_rows: set = set()  # built from a class of a non-ORM library
+        self.flushed: set = set()
         self.guard = False
         self.var_types: Dict[str, str] = {}  # var -> qualified class
         self.built: Dict[str, str] = {}  # var -> model built here (Model(...))
@@ -208,6 +224,8 @@ class _FunctionScan:
                     model = model_name(callee, q)
                     if model and not any(isinstance(a, ast.Starred) for a in value.args):
                         kinds.add(("built", model))
+                        if _non_orm_class(q):
+                            self.not_rows.add(name)  # SessionStore(): saved, but not a row
                     elif q and _last(q)[:1].isupper():
                         kinds.add(("class", q))
                     elif _is_loader_call(value):
@@ -238,6 +256,8 @@ class _FunctionScan:
     tx_decorated = False
 
     def _atomic_expr(self, expr: ast.AST) -> bool:
+        if isinstance(expr, ast.IfExp):  # atomic() if durable else nullcontext()
+            return self._atomic_expr(expr.body) or self._atomic_expr(expr.orelse)
         if isinstance(expr, ast.Call):
             expr = expr.func
         q = self._q(expr) or ""
@@ -255,13 +275,23 @@ class _FunctionScan:
             return
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             inner = in_tx
+            wraps = self.wraps
             for item in stmt.items:
                 self._expr(item.context_expr, in_tx)
                 if self._atomic_expr(item.context_expr):
                     inner = True
+                elif isinstance(item.context_expr, ast.Call):
+                    name = self._q(item.context_expr.func) or ast_dotted(item.context_expr.func)
+                    if name:
+                        wraps = wraps + (name,)
                 if _catches_integrity(item.context_expr):
                     self.guard = True
+            saved, self.wraps = self.wraps, wraps
             self._stmts(stmt.body, inner)
+            self.wraps = saved
+            return
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            self._loop(stmt, in_tx)
             return
         if isinstance(stmt, ast.If):
             if self._lookup_test(stmt.test):
@@ -274,10 +304,14 @@ class _FunctionScan:
             for handler in stmt.handlers:
                 if _catches_integrity(handler.type):
                     self.guard = True
+            saved = self.flags
+            if saved & _IN_LOOP and any(_swallows(h) for h in stmt.handlers):
+                self.flags |= _DELIBERATE  # per-item error isolation: progress is intended
             self._stmts(stmt.body, in_tx)
             for handler in stmt.handlers:
                 self._stmts(handler.body, in_tx)
             self._stmts(stmt.orelse, in_tx)
+            self.flags = saved
             self._stmts(stmt.finalbody, in_tx)
             return
         for field_name, value in ast.iter_fields(stmt):
@@ -292,6 +326,29 @@ class _FunctionScan:
                     self._stmt(value, in_tx)
                 else:
                     self._expr(value, in_tx)
+
+    def _loop(self, stmt, in_tx: bool) -> None:
+        self._expr(stmt.iter if isinstance(stmt, (ast.For, ast.AsyncFor)) else stmt.test, in_tx)
+        saved = self.flags
+        self.flags |= _IN_LOOP
+        if _is_batching_loop(stmt):
+            self.flags |= _DELIBERATE
+        self.resets |= _reset_lists(stmt.body)
+        self._stmts(stmt.body, in_tx)
+        self.flags = saved
+        self._stmts(stmt.orelse, in_tx)
+
+    def _write(self, label: str, line: int, in_tx: bool, model: str = "", call: Optional[ast.Call] = None) -> None:
+        flags = self.flags
+        if call is not None and isinstance(call.func, ast.Attribute) and call.func.attr.startswith(("bulk_", "abulk_")):
+            arg = call.args[0] if call.args else None
+            if isinstance(arg, ast.Name):
+                if flags & _IN_LOOP and arg.id in self.resets:
+                    self.flushed.add(arg.id)
+                    flags |= _DELIBERATE
+                elif arg.id in self.flushed:
+                    flags |= _DELIBERATE  # the final flush of a buffer flushed in batches
+        self.writes.append([label, line, in_tx, flags, model, list(self.wraps)])
 
     def _lookup_test(self, test: ast.AST) -> bool:
         for node in ast.walk(test):
@@ -328,7 +385,7 @@ class _FunctionScan:
             self.guard = True
             model = _queryset_model(func.value)
             if model:
-                self.writes.append([f"{model}.objects.{attr}", line, in_tx])
+                self._write(f"{model}.objects.{attr}", line, in_tx, model)
             return
         if any(k.arg in ("ignore_conflicts", "update_conflicts") for k in call.keywords):
             self.guard = True
@@ -337,7 +394,7 @@ class _FunctionScan:
             model = _queryset_model(func.value)
             if model:
                 label = f"{model}.objects.{attr}" if _manager_model(func.value) else f"{model} queryset .{attr}()"
-                self.writes.append([label, line, in_tx])
+                self._write(label, line, in_tx, model, call)
                 if attr in ("create", "acreate", "bulk_create", "abulk_create"):
                     suffix = " (bulk_create)" if "bulk" in attr else ""
                     self.creates.append([f"creates {model}{suffix}", _creates.model_key(model), line])
@@ -346,7 +403,7 @@ class _FunctionScan:
                 pass
         if attr in ("create_user", "create_superuser") and _manager_model(func.value):
             model = _manager_model(func.value)
-            self.writes.append([f"{model}.objects.{attr}", line, in_tx])
+            self._write(f"{model}.objects.{attr}", line, in_tx, model)
             self.creates.append([f"creates {model}", _creates.model_key(model), line])
             return
         # -- save()/delete() of rows built or loaded here
@@ -355,20 +412,23 @@ class _FunctionScan:
             model = None
             if isinstance(recv, ast.Call):
                 callee = ast_dotted(recv.func)
-                model = model_name(callee, self.imports.resolve(callee))
+                q_recv = self.imports.resolve(callee)
+                model = model_name(callee, q_recv)
                 if model and attr in ("save", "asave"):
-                    self.writes.append([f"{model}(...).save()", line, in_tx])
+                    if not _non_orm_class(q_recv):
+                        self._write(f"{model}(...).save()", line, in_tx, model)
                     self.creates.append([f"creates {model}", _creates.model_key(model), line])
                     return
             if isinstance(recv, ast.Name) and not call.args:
                 if recv.id in self.built:
                     model = self.built[recv.id]
-                    self.writes.append([f"{recv.id}.{attr}()", line, in_tx])
+                    if recv.id not in self.not_rows:
+                        self._write(f"{recv.id}.{attr}()", line, in_tx, model)
                     if attr in ("save", "asave"):
                         self.creates.append([f"creates {model}", _creates.model_key(model), line])
                     return
                 if recv.id in self.loaded and not _non_orm(recv):
-                    self.writes.append([f"{recv.id}.{attr}()", line, in_tx])
+                    self._write(f"{recv.id}.{attr}()", line, in_tx)
                     return
         # -- SQLAlchemy session.add(Model(...)) / session.add(obj)
         if attr in ("add", "add_all") and call.args and _is_session_expr(func.value):
@@ -392,7 +452,7 @@ class _FunctionScan:
         # -- calls to resolve at merge
         desc = self._descriptor(func, dotted, q, attr)
         if desc is not None:
-            self.calls.append([desc, line, in_tx])
+            self.calls.append([desc, line, in_tx, self.flags, list(self.wraps)])
         elif attr:
             self.unresolved.add(attr)
 
@@ -471,6 +531,54 @@ def _catches_integrity(expr: Optional[ast.AST]) -> bool:
     return False
 
 
+def _non_orm_class(qualified: Optional[str]) -> bool:
+    return bool(qualified) and any(qualified == p or qualified.startswith(p + ".") for p in NON_ORM_PREFIXES)
+
+
+def _swallows(handler: ast.ExceptHandler) -> bool:
+    """The handler carries on (falls through or continues) instead of re-raising."""
+    body = handler.body
+    if any(isinstance(s, ast.Continue) for s in body):
+        return True
+    return bool(body) and not isinstance(body[-1], (ast.Raise, ast.Return))
+
+
+_BATCH_WORDS = ("batch", "chunk")
+
+
+def _is_batching_loop(loop: ast.AST) -> bool:
+    """BL301's batching loop (``for chunk in chunks(ids, 1000)``, ``batch_size``, a ``sleep``
+    between rounds): a series of commits on purpose."""
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Name):
+            lower = node.id.lower()
+            if any(w in lower for w in _BATCH_WORDS) or lower == "sleep":
+                return True
+        elif isinstance(node, ast.Attribute):
+            lower = node.attr.lower()
+            if any(w in lower for w in _BATCH_WORDS) or lower == "sleep":
+                return True
+    return False
+
+
+def _reset_lists(stmts: Sequence[ast.stmt]) -> set:
+    """Names set back to an empty list (or cleared) in a loop body."""
+    names = set()
+    for node in _body_nodes(stmts):
+        if isinstance(node, ast.Assign):
+            value = node.value
+            if (isinstance(value, ast.List) and not value.elts) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "list" and not value.args
+            ):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "clear"
+            and isinstance(node.func.value, ast.Name) and not node.args
+        ):
+            names.add(node.func.value.id)
+    return names
+
+
 def _body_nodes(stmts: Sequence[ast.stmt]):
     stack = list(stmts)
     while stack:
@@ -513,8 +621,10 @@ def _attr_types(cls: ast.ClassDef, imports: AstImports) -> Dict[str, str]:
 @register
 class EffectSummaries(FactCollector):
     kind = FACT_KIND
-    requires = ("def ",)
-    version = 1
+    # "class ": files of classes without methods (Django models) still give their bases
+    # (BL301 tells model classes apart) and the names they use as values.
+    requires = ("def ", "class ")
+    version = 2
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
         is_package = relpath.endswith("__init__.py")
@@ -544,8 +654,11 @@ class EffectSummaries(FactCollector):
                 rec["g"] = 1
             if _whole_body_atomic(scan):
                 rec["tx"] = 1
-            if any(_last(ast_dotted(d.func if isinstance(d, ast.Call) else d) or "?") not in _PLAIN_DECORATORS for d in fn.decorator_list):
+            decorators = [ast_dotted(d.func if isinstance(d, ast.Call) else d) or "?" for d in fn.decorator_list]
+            if any(_last(d) not in _PLAIN_DECORATORS for d in decorators):
                 rec["d"] = 1  # a task, a receiver, a route: the framework calls it too
+                # (a project decorator may open a transaction: BL301 checks the names)
+                rec["dn"] = [imports.resolve(d) or d for d in decorators if _last(d) not in _PLAIN_DECORATORS]
             funcs[qual] = rec
 
         for node in tree.body:
@@ -564,7 +677,13 @@ class EffectSummaries(FactCollector):
         aliases = {k: v for k, v in imports.bindings.items() if v != f"{module_name}.{k}"}
         if not funcs and not classes and not is_package:
             return None
-        return {"m": module_name, "f": funcs, "c": classes, "a": aliases if is_package else {}, "r": sorted(set(_references(tree)) | unresolved)}
+        part = {"m": module_name, "f": funcs, "c": classes, "a": aliases if is_package else {}, "r": sorted(set(_references(tree)) | unresolved)}
+        roots = {v.split(".", 1)[0] for v in imports.bindings.values()}
+        if roots & {"django", "rest_framework"}:
+            part["o"] = "dj"  # the ORM the file's writes belong to (BL301)
+        elif roots & {"sqlalchemy", "flask_sqlalchemy", "sqlmodel"} or "db.session" in source:
+            part["o"] = "sa"
+        return part
 
     def merge(self, parts: Dict[str, Any]) -> Dict[str, Any]:
         return merge_summaries(parts)
@@ -598,7 +717,10 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
     classes: Dict[str, List[str]] = {}
     aliases: Dict[str, Dict[str, str]] = {}
     twins: Dict[str, str] = {}  # the two keys of a function in a namespace package
+    flavour: Dict[str, str] = {}  # relpath -> "dj" / "sa" (the ORM its imports name)
     for relpath, part in parts.items():
+        if part.get("o"):
+            flavour[relpath] = part["o"]
         module = part.get("m", "")
         names = [module]
         # a file in a namespace package (a directory without __init__.py) is imported
@@ -623,16 +745,17 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
                 classes[f"{name_}.{name}" if name_ else name] = rec.get("b", [])
     res = _Resolver(funcs, classes, aliases)
     # edges
-    edges: Dict[str, List[Tuple[str, int, bool]]] = {}
+    edges: Dict[str, List[tuple]] = {}  # key -> [(target, line, in_tx, flags, wrappers)]
     callers: Dict[str, List[Tuple[str, bool]]] = {}
     for key, rec in funcs.items():
         cls = key.rsplit(".", 1)[0] if "." in key and key.rsplit(".", 1)[0] in classes else None
         out = []
-        for desc, line, in_tx in rec.get("k", []):
+        for call in rec.get("k", []):
+            desc, line, in_tx = call[0], call[1], bool(call[2])
             target = res.resolve(desc, cls)
             if target and target != key:
-                out.append((target, line, bool(in_tx)))
-                callers.setdefault(target, []).append((key, bool(in_tx)))
+                out.append((target, line, in_tx) + tuple(call[3:5]))
+                callers.setdefault(target, []).append((key, in_tx))
         edges[key] = out
     # exported creates: {label: chain} with chain = [[callee key, call line], ...] + [create line]
     exported: Dict[str, Dict[str, list]] = {}
@@ -651,7 +774,7 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
             mine = exported.setdefault(key, {})
             if len(mine) >= _MAX_ITEMS:
                 continue
-            for target, line, _in_tx in out:
+            for target, line, *_rest in out:
                 for label, chain in list(exported.get(target, {}).items()):
                     if label in mine or len(chain) > 2 * MAX_CHAIN:
                         continue
@@ -690,6 +813,8 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
         "covered": covered,
         "writes": {k: rec["w"] for k, rec in funcs.items() if rec.get("w")},
         "tx": sorted(k for k, rec in funcs.items() if rec.get("tx")),
+        "decorators": {k: rec["dn"] for k, rec in funcs.items() if rec.get("dn")},
+        "flavour": flavour,
         "edges": {k: [list(e) for e in v] for k, v in edges.items() if v},
     }
 

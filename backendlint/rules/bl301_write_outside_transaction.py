@@ -7,19 +7,26 @@ two commits in one unit of work, each with writes before it, are the same partia
 
 The analysis is per function (nested functions are their own units) and path-sensitive:
 the writes of mutually exclusive paths (if/else, try/except, a write after an early
-return) do not add up, and a write in a loop counts as several. Writes made by helper
-functions, and transactions opened by the caller, are out of scope (wave 1b).
+return) do not add up, and a write in a loop counts as several.
+
+Calls (effect summaries): a call, outside a transaction, of a project function that
+writes outside a transaction of its own (itself or through the project functions it
+calls, to a fixed point) is one more write of the unit, listed with where the callee
+writes. A function whose every call site is inside a transaction is covered by its
+callers.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
 from backendlint.engine.rule import Option, Rule
 from backendlint.engine.traversal import walk
-from backendlint.knowledge import effects, orm, settings, transactions
+from backendlint.knowledge import effects, orm, settings, side_effects, transactions
+from backendlint.knowledge.creates import is_log_model
 from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
 
 try:  # shared with BL201 (catalog: "View (Django)")
@@ -49,6 +56,14 @@ TEST_FUNCTION_PREFIXES = ("test_", "setUp", "tearDown", "setup_", "teardown_")
 
 class _TooDeep(Exception):
     pass
+
+
+@dataclass
+class _CallOp(DbOp):
+    """A call of a project function that writes outside a transaction of its own."""
+
+    target: str = ""
+    note: str = ""  # "writes Invoice in billing/services.py:30"
 
 
 class _Res:
@@ -154,9 +169,11 @@ def _is_true(expr: cst.BaseExpression) -> bool:
 class _FunctionAnalysis:
     """Paths of one function body, with the database operations along each."""
 
-    def __init__(self, scope: OrmScope, tx: transactions.Transactions):
+    def __init__(self, scope: OrmScope, tx: transactions.Transactions, callee_of=None):
         self.scope = scope
         self.tx = tx
+        # call -> _CallOp for calls of project functions that write (None: not followed)
+        self.callee_of = callee_of
         self.ops: List[DbOp] = []
         self.index_by_node: Dict[int, int] = {}
         # SQLAlchemy: the ``with <session>`` block each operation runs in (None: the function).
@@ -176,12 +193,32 @@ class _FunctionAnalysis:
         if node is None:
             return EMPTY
         out = []
-        for op, repeated in self.scope.ops_in(node):
+        ops = self.scope.ops_in(node)
+        if self.callee_of is not None:
+            ops = self._with_calls(node, ops)
+        for op, repeated in ops:
             self.index_by_node[id(op.node)] = len(self.ops)
             self.scope_of.append(self.session_scope)
             out.append((len(self.ops), cover, repeated, False))
             self.ops.append(op)
         return tuple(out)
+
+    def _with_calls(self, node: cst.CSTNode, ops: List[Tuple[DbOp, bool]]) -> List[Tuple[DbOp, bool]]:
+        """``ops`` with the calls of writing project functions, in evaluation order."""
+        found: List[Tuple[int, DbOp, bool]] = []
+        position: Dict[int, int] = {}
+        op_nodes = {id(op.node) for op, _ in ops}
+        for index, (call, repeated) in enumerate(orm.calls_in(node)):
+            position[id(call)] = index
+            if id(call) not in op_nodes:
+                op = self.callee_of(call)
+                if op is not None:
+                    found.append((index, op, repeated))
+        if not found:
+            return ops
+        merged = [(position.get(id(op.node), -1), op, repeated) for op, repeated in ops] + found
+        merged.sort(key=lambda item: item[0])
+        return [(op, repeated) for _, op, repeated in merged]
 
     def noop_branch(self, test: cst.BaseExpression) -> Optional[int]:
         """The write whose "no row matched" result makes ``test`` true: in
@@ -470,11 +507,229 @@ def _dedupe(listed):
     return out
 
 
+# -- writes made through calls (effect summaries) ---------------------------------------------
+_IN_LOOP = 1
+_DELIBERATE = 2  # effects: a batching loop, per-item error isolation, a buffer flushed in batches
+
+
+def _last(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+class _TxNames:
+    """Does a qualified name open a transaction (atomic, a project wrapper, an option)?"""
+
+    def __init__(self, facts, extra: Sequence[str]):
+        data = (facts.get(transactions.FACT_KIND) if facts is not None else None) or {}
+        names = set(data.get("wrappers") or ()) | {n.strip() for n in extra if n and n.strip()}
+        self.names = names
+        self.by_last: Dict[str, List[str]] = {}
+        for name in names:
+            self.by_last.setdefault(_last(name), []).append(name)
+        self.methods = {_last(n) for n in names if "." in n and _last(n.rsplit(".", 1)[0])[:1].isupper()}
+
+    def opens(self, name: str) -> bool:
+        if not name:
+            return False
+        if name in transactions.ATOMIC or name in self.names or _last(name) == "atomic":
+            return True
+        if name.startswith(("self.", "cls.")) and name.count(".") == 1:
+            return name.split(".", 1)[1] in self.methods
+        last = _last(name)
+        return any(
+            w == name or w.endswith("." + name) or name.endswith("." + w) or "." not in w
+            for w in self.by_last.get(last, ())
+        )
+
+
+def _deliberate_or_wrapped(entry: Sequence[Any], wraps_at: int, tx: _TxNames) -> bool:
+    """A write/call entry of the summaries (flags at 3) that BL301 leaves to its function."""
+    flags = entry[3] if len(entry) > 3 else 0
+    wraps = entry[wraps_at] if len(entry) > wraps_at else ()
+    return bool(flags & _DELIBERATE) or any(tx.opens(w) for w in wraps or ())
+
+
+_GETTER_PREFIXES = ("get_", "_get_", "aget_")
+_EVENT_SUFFIXES = ("_event", "_events")  # saleor's order_captured_event(): an audit row
+# How deep calls are followed from a unit: the function it calls, and the functions that
+# one calls (handler -> service -> repository). Deeper chains, in the projects we checked,
+# were bookkeeping of long-running work (a VCS push recording its state) more often than
+# a unit of work the author would see as one.
+MAX_DEPTH_FOLLOWED = 2
+_NOTICE_SUFFIXES = ("mail", "mails", "email", "emails", "notification", "notifications")
+
+
+def _is_bookkeeping(model: str) -> bool:
+    """Rows a helper writes on the side: audit/log entries, cache rows, an outbox of
+    mails or notifications. Helpers that write them (``log_action()``, ``mail()``,
+    ``notify()``) are called next to nearly every write; counting them would bury the
+    real findings."""
+    low = model.lower()
+    return is_log_model(model) or low.endswith(_NOTICE_SUFFIXES) or "outbox" in low
+
+
+def callee_writers(facts, extra: Sequence[str] = ()) -> Dict[str, tuple]:
+    """Project functions that write outside a transaction of their own, reached through calls.
+
+    ``{key: (chain, what, relpath, line)}``: ``chain`` the callee keys from this function
+    down to the one that writes, ``what`` the model (or the write's text), ``relpath:line``
+    where it writes. A function counts when it writes outside a transaction itself (not
+    in a batching loop, per-item error isolation, a transaction of its own: a
+    ``with atomic()``, a project wrapper, an atomic decorator; not an audit, cache or
+    outbox row) or calls, outside a transaction, a function that does itself; grown
+    breadth first from the writers through their callers, so a cycle ends where it
+    started and a unit sees writes at most MAX_DEPTH_FOLLOWED calls deep. Only functions
+    that some project code calls are kept. Tests, migrations, lazy getters (``get_*``),
+    audit events (``*_event``) and files of a SQLAlchemy project are left out (BL301
+    follows Django writes only).
+    """
+    if facts is None:
+        return {}
+    memo = getattr(facts, "memo", None)
+    key = "bl301.callee_writers:" + "|".join(sorted(extra))
+    if memo is not None and key in memo:
+        return memo[key]
+    found = _callee_writers(facts, extra)
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+def _callee_writers(facts, extra: Sequence[str]) -> Dict[str, tuple]:
+    summaries = facts.get(effects.FACT_KIND) or {}
+    writes = summaries.get("writes") or {}
+    if not writes:
+        return {}
+    django_project = bool((facts.get(orm.FACT_KIND) or {}).get("django"))
+    flavour = summaries.get("flavour") or {}
+    where = summaries.get("where") or {}
+    tx = _TxNames(facts, extra)
+
+    def usable(name: str) -> bool:
+        last = _last(name)
+        if last.startswith(_GETTER_PREFIXES) or last.endswith(_EVENT_SUFFIXES):
+            return False  # a getter that creates on first use (a cache), an audit event
+        relpath = where.get(name, ("", 0))[0]
+        kind = flavour.get(relpath, "")
+        if kind == "sa" or (kind != "dj" and not django_project):
+            return False
+        return not _is_test_path(relpath) and "migrations" not in relpath.split("/")
+
+    whole = set(summaries.get("tx") or ())
+    for name, decorators in (summaries.get("decorators") or {}).items():
+        if any(tx.opens(d) for d in decorators):
+            whole.add(name)
+    for name in writes:
+        if _last(name) in ADMIN_ATOMIC_METHODS and "Admin" in name.rsplit(".", 2)[-2:][0]:
+            whole.add(name)  # the admin calls it inside its own transaction
+    found: Dict[str, tuple] = {}
+    for name, entries in writes.items():
+        if name in whole or not usable(name):
+            continue
+        for w in entries:
+            if w[2] or _deliberate_or_wrapped(w, 5, tx):
+                continue
+            model = w[4] if len(w) > 4 else ""
+            if model and _is_bookkeeping(model):
+                continue
+            found[name] = ((), model or w[0], where[name][0], w[1])
+            break
+    callers: Dict[str, List[str]] = {}
+    called = set()
+    for name, out in (summaries.get("edges") or {}).items():
+        for edge in out:
+            called.add(edge[0])
+            if name in whole or edge[2] or _deliberate_or_wrapped(edge, 4, tx):
+                continue
+            callers.setdefault(edge[0], []).append(name)
+    work = list(found)
+    for _ in range(MAX_DEPTH_FOLLOWED - 1):  # breadth first: the shortest chain to a write
+        nxt = []
+        for target in work:
+            chain, what, relpath, line = found[target]
+            for caller in callers.get(target, ()):
+                if caller in found or not usable(caller):
+                    continue
+                found[caller] = ((target,) + chain, what, relpath, line)
+                nxt.append(caller)
+        work = nxt
+    return {name: value for name, value in found.items() if name in called}
+
+
+def writer_names(facts, extra: Sequence[str] = ()) -> FrozenSet[str]:
+    """The identifiers a call of a writing project function can be spelled with: the
+    function's name, and names a package re-exports it under."""
+    found = callee_writers(facts, extra)
+    if not found:
+        return frozenset()
+    names = {_last(name) for name in found}
+    summaries = facts.get(effects.FACT_KIND) or {}
+    for _ in range(4):
+        added = {
+            alias
+            for table in (summaries.get("aliases") or {}).values()
+            for alias, target in table.items()
+            if alias not in names and _last(target) in names
+        }
+        if not added:
+            break
+        names |= added
+    return frozenset(names)
+
+
+# Fake-data generators and seeding scripts (saleor's populatedb and random_data).
+_TOOLING_WORDS = ("fake", "random_data", "populate", "sample_data", "demo_data")
+_MODEL_BASES_OUTSIDE = ("pydantic", "sqlmodel", "sqlalchemy", "marshmallow", "msgspec")
+
+
+def django_model_classes(facts) -> FrozenSet[str]:
+    """Project classes derived from a Django model (``models.Model``, a third-party model
+    base such as ``MPTTModel``, or a project class that is one), from the effect
+    summaries' class index."""
+    if facts is None:
+        return frozenset()
+    memo = getattr(facts, "memo", None)
+    if memo is not None and "bl301.models" in memo:
+        return memo["bl301.models"]
+    classes = (facts.get(effects.FACT_KIND) or {}).get("classes") or {}
+    found: set = set()
+    pending = dict(classes)
+    for _ in range(16):
+        grown = False
+        for key, bases in list(pending.items()):
+            for base in bases:
+                if base in found or (
+                    base not in classes
+                    and (_last(base).endswith("Model") or base in ("wagtail.models.Page", "wagtail.core.models.Page"))
+                    and not base.startswith(_MODEL_BASES_OUTSIDE)
+                ):
+                    found.add(key)
+                    del pending[key]
+                    grown = True
+                    break
+        if not grown:
+            break
+    result = frozenset(found)
+    if memo is not None:
+        memo["bl301.models"] = result
+    return result
+
+
+def _call_note(value: tuple) -> str:
+    chain, what, relpath, line = value
+    text = f"writes {what}" if what[:1].isupper() and "." not in what else what
+    text = f"{text} in {relpath}:{line}"
+    if chain:
+        text = f"through {_last(chain[0])}(), {text}"
+    return text
+
+
 class WriteOutsideTransaction(Rule):
     code = "BL301"
     name = "write-outside-transaction"
     summary = "A unit of work makes two or more database writes that are not all in one transaction"
-    # Every write is a call of one of these methods (and a report needs a write).
+    # Every write is a call of one of these methods, or of a project function that writes
+    # (prefilter_names); a report needs two writes, so one of them occurs in the file.
     requires = ("save", "delete", "create", "update", "add", "merge", "exec", "remove", ".set", "clear",
                 "commit", "bulk_")
     facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND, effects.FACT_KIND)
@@ -496,6 +751,20 @@ class WriteOutsideTransaction(Rule):
         self.atomic_requests = bool(settings.atomic_requests_aliases(ctx.facts))
         self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]]]] = []
         self.frames: List[bool] = []  # per enclosing function: has a call of a write-like method
+        # Project functions that write outside a transaction of their own (Django files only).
+        extra = tuple(self.opts.get("transaction-wrappers") or ())
+        self.callee_names: FrozenSet[str] = frozenset()
+        self.callees: Dict[str, tuple] = {}
+        if not self.skip and ctx.facts is not None and orm.file_flavour(ctx).django:
+            self.callee_names = writer_names(ctx.facts, extra)
+            if self.callee_names:
+                self.callees = callee_writers(ctx.facts, extra)
+
+    @classmethod
+    def prefilter_names(cls, facts: Any, options: Optional[Dict[str, Any]] = None) -> FrozenSet[str]:
+        """A file that calls a project function writing outside a transaction of its own can
+        hold a finding without any write verb of its own (two such calls)."""
+        return writer_names(facts, tuple((options or {}).get("transaction-wrappers") or ()))
 
     # -- coverage of a whole function ----------------------------------------------------
     def _classes(self) -> List[cst.ClassDef]:
@@ -566,8 +835,12 @@ class WriteOutsideTransaction(Rule):
         frames = self.frames
         if frames and not frames[-1]:
             func = node.func
-            if isinstance(func, cst.Attribute) and func.attr.value in orm.OP_METHODS:
-                frames[-1] = True
+            if isinstance(func, cst.Attribute):
+                if func.attr.value in orm.OP_METHODS or func.attr.value in self.callee_names:
+                    frames[-1] = True
+            elif isinstance(func, cst.Name) and self.callee_names:
+                if func.value in self.callee_names or _last(self.ctx.qualified(func) or "") in self.callee_names:
+                    frames[-1] = True
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         candidates = self.frames.pop() if self.frames else True
@@ -583,7 +856,8 @@ class WriteOutsideTransaction(Rule):
         if self._whole_function_covered(node, classes):
             return
         scope = OrmScope(self.ctx, node)
-        analysis = _FunctionAnalysis(scope, self.tx)
+        follow = self.callees and self._follows_calls(node, classes)
+        analysis = _FunctionAnalysis(scope, self.tx, self._callee_of(node, classes) if follow else None)
         try:
             paths = analysis.run(node)
         except _TooDeep:
@@ -602,9 +876,103 @@ class WriteOutsideTransaction(Rule):
                 ):
                     batched.add(index)
             paths = [tuple(e for e in p if e[0] < 0 or e[0] not in batched) for p in paths]
-        found = self._django_finding(paths, analysis.ops) or self._sqlalchemy_finding(paths, analysis.ops, analysis.scope_of)
+        found = self._django_finding(paths, analysis.ops)
+        if found is not None and any(isinstance(op, _CallOp) for op in analysis.ops):
+            # Report where the unit's own writes alone would be reported, so that following
+            # calls does not move existing findings.
+            ops = analysis.ops
+            direct = self._django_finding(
+                [tuple(e for e in p if e[0] < 0 or not isinstance(ops[e[0]], _CallOp)) for p in paths], ops
+            )
+            if direct is not None and direct[0] is not found[0]:
+                if any(op.node is direct[0] for op, _, _ in found[2]):
+                    found = (direct[0], found[1], found[2])
+                else:
+                    found = direct
+        found = found or self._sqlalchemy_finding(paths, analysis.ops, analysis.scope_of)
         if found is not None:
             self.pending.append(found)
+
+    def _follows_calls(self, func: cst.FunctionDef, classes: List[cst.ClassDef]) -> bool:
+        """Units whose calls are followed. Not: signal receivers, save()/delete()
+        overrides and other methods of Django models, which are steps of whatever saves
+        the row (a view, a form, a task: the unit of work is the caller's, and in the
+        projects we checked the writes behind a model method's calls were derived state:
+        checks, counters, a VCS status); management commands and fake-data generators,
+        which drive long jobs (populating a database, imports) step by step. Their own
+        writes still count."""
+        relpath = f"/{self.ctx.relpath.lower()}"
+        if "/management/commands/" in relpath or any(w in relpath for w in _TOOLING_WORDS):
+            return False
+        name = func.name.value
+        if any(w in name.lower() for w in _TOOLING_WORDS):
+            return False
+        if classes and name in ("save", "delete", "asave", "adelete"):
+            return False
+        params = func.params
+        names = [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)]
+        if names[:1] == ["sender"] or ("instance" in names and isinstance(params.star_kwarg, cst.Param)):
+            return False  # a signal receiver: (sender, instance, **kwargs)
+        for dec in func.decorators:
+            expr = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+            if _last(orm.dotted_name(expr) or "") == "receiver":
+                return False
+        if classes and self._is_model_method(func, classes):
+            return False
+        return True
+
+    def _is_model_method(self, func: cst.FunctionDef, classes: List[cst.ClassDef]) -> bool:
+        if len(classes) != 1 or not self._is_method(func, classes[0]):
+            return False
+        key = f"{self.ctx.module_name}.{classes[0].name.value}"
+        return key in django_model_classes(self.ctx.facts)
+
+    def _callee_of(self, func: cst.FunctionDef, classes: List[cst.ClassDef]):
+        """call -> _CallOp when the call resolves to a project function that writes outside a
+        transaction of its own (effect summaries), else None."""
+        names = self.callee_names
+        direct_class = classes[-1] if len(classes) == 1 and self._is_method(func, classes[-1]) else None
+        class_key = f"{self.ctx.module_name}.{direct_class.name.value}" if direct_class is not None else None
+        self_key = f"{class_key}.{func.name.value}" if class_key else (
+            None if classes else f"{self.ctx.module_name}.{func.name.value}"
+        )
+        bindings = []
+
+        def callee_of(call: cst.Call) -> Optional[_CallOp]:
+            target = call.func
+            if isinstance(target, cst.Attribute):
+                if target.attr.value not in names:
+                    return None
+            elif isinstance(target, cst.Name):
+                if target.value not in names and _last(self.ctx.qualified(target) or "") not in names:
+                    return None
+            else:
+                return None
+            if not bindings:
+                bindings.append(side_effects.local_bindings(func))
+            found = effects.handler_callee(self.ctx, call, bindings[0], class_key, self_key)
+            key = found[0] if found is not None else None
+            if key is None and isinstance(target, cst.Name) and not self.ctx.qualified(target):
+                # A function of this module defined below the caller (the import table
+                # learns module-level defs as the traversal reaches them).
+                name = target.value
+                params = func.params
+                shadowed = any(
+                    p.name.value == name
+                    for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+                )
+                if not shadowed and name not in bindings[0].values and name not in bindings[0].annotations:
+                    local = f"{self.ctx.module_name}.{name}" if self.ctx.module_name else name
+                    key = local if local != self_key else None
+            if key is None or key not in self.callees:
+                return None
+            label = f"{orm.render(call.func)}()"
+            note = _call_note(self.callees[key])
+            if _last(label[:-2]) != _last(key):  # an alias: name the function
+                note = f"{_last(key)}() {note}"
+            return _CallOp(call, "call", DJANGO, label, None, key, note)
+
+        return callee_of
 
     def _django_finding(self, paths: List[Path], ops: List[DbOp]):
         best = None
@@ -681,7 +1049,7 @@ class WriteOutsideTransaction(Rule):
         parts = []
         for op, cover, repeated in listed[:MAX_LISTED]:
             text = f"{op.label} line {lines.get(id(op.node), '?')}"
-            notes = []
+            notes = [op.note] if isinstance(op, _CallOp) else []
             if repeated:
                 notes.append("in a loop")
             if covered_note and cover is not None:
