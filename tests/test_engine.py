@@ -358,6 +358,25 @@ def test_changed_fact_invalidates_files_that_read_it(tmp_path):
     assert [d.path for d in result.diagnostics] == ["views.py"]
 
 
+def test_warm_run_neither_merges_nor_reads_facts(tmp_path, monkeypatch):
+    merges = []
+    original = FakeDefs.merge
+    monkeypatch.setattr(FakeDefs, "merge", lambda self, parts: merges.append(1) or original(self, parts))
+    root = project(tmp_path, {"views.py": "known()\n", "lib.py": "def helper():\n    pass\n"})
+    first = check(root, cache=True)
+    assert [d.path for d in first.diagnostics] == ["views.py"] and merges == [1]
+    facts_file = root / ".backendlint_cache" / "facts.json"
+    facts_file.write_text("not json: a warm run must not even read this")
+    second = check(root, cache=True)
+    assert second.cache_hits == 2 and second.diagnostics == first.diagnostics
+    assert merges == [1] and second.warnings == []
+    # A change that leaves every file's facts as they were keeps the other results.
+    (root / "lib.py").write_text("def helper():\n    return 1\n")
+    third = check(root, cache=True)
+    assert third.cache_hits == 1 and third.diagnostics == first.diagnostics
+    assert merges == [1]
+
+
 def test_facts_cover_the_project_when_one_file_is_named(tmp_path):
     root = project(tmp_path, {"app/views.py": "known()\n", "app/lib.py": "def helper():\n    pass\n"})
     result = check(root, paths=["app/views.py"], cache=True)

@@ -25,14 +25,20 @@ class Store:
         self.directory = directory
         self.name = name
         self.warnings = warnings
-        self.entries: Dict[str, Any] = {}
+        self._entries: Optional[Dict[str, Any]] = None if directory is not None else {}
         self.dirty = False
-        if directory is not None:
-            self._load()
 
     @property
     def path(self) -> Optional[Path]:
         return None if self.directory is None else self.directory / self.name
+
+    @property
+    def entries(self) -> Dict[str, Any]:
+        """The stored entries, read from disk on first use (a run may never need them)."""
+        if self._entries is None:
+            self._entries = {}
+            self._load()
+        return self._entries
 
     def _load(self) -> None:
         path = self.path
@@ -47,7 +53,7 @@ class Store:
         if not isinstance(data, dict):
             self.warnings.append(f"ignoring corrupt cache file {path}")
             return
-        self.entries = data
+        self._entries = data
 
     def get(self, key: str) -> Any:
         return self.entries.get(key)

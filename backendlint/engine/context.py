@@ -6,26 +6,9 @@ from typing import Any, Dict, List, Optional
 
 import libcst as cst
 
+from backendlint.engine.facts import ProjectFacts  # noqa: F401 - re-exported for rules and tests
 from backendlint.engine.imports import ImportTable
 from backendlint.engine.rule import PendingReport
-
-
-class ProjectFacts:
-    """Facts about the whole project, built by the knowledge layer's collectors.
-
-    ``facts.get("django_models")`` returns what that collector merged from every file
-    of the project; ``root`` is the project root and ``modules`` maps module names to
-    their path relative to the root.
-    """
-
-    def __init__(self, data: Optional[Dict[str, Any]] = None, root: str = ""):
-        self.data = data or {}
-        self.root = root
-        self.memo: Dict[str, Any] = {}  # per-run values derived from the facts
-
-
-    def get(self, kind: str, default: Any = None) -> Any:
-        return self.data.get(kind, default)
 
 
 class FileContext:

@@ -17,6 +17,36 @@ import ast
 from typing import Any, Dict, List, Optional, Tuple
 
 
+class ProjectFacts:
+    """Facts about the whole project, built by the knowledge layer's collectors.
+
+    ``facts.get("django_models")`` returns what that collector merged from every file
+    of the project; ``root`` is the project root and ``modules`` maps module names to
+    their path relative to the root.
+    """
+
+    def __init__(self, data: Optional[Dict[str, Any]] = None, root: str = "", loader=None):
+        self._data = dict(data or {})
+        self.root = root
+        # loader(kind) -> the merged fact; lets a run whose files all come from the
+        # results cache skip loading or merging facts it never reads.
+        self._loader = loader
+        self._kinds: Tuple[str, ...] = tuple(getattr(loader, "kinds", ()))
+        self.memo: Dict[str, Any] = {}  # per-run values derived from the facts
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        if kind not in self._data and self._loader is not None and kind in self._kinds:
+            self._data[kind] = self._loader(kind)
+        return self._data.get(kind, default)
+
+    @property
+    def data(self) -> Dict[str, Any]:
+        """Every fact, loaded (for handing to worker processes)."""
+        for kind in self._kinds:
+            self.get(kind)
+        return self._data
+
+
 class FactCollector:
     kind: str = ""
     # The collector only looks at files whose source contains one of these substrings.

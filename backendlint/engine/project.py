@@ -10,8 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backendlint.engine.cache import Store
 from backendlint.engine.checker import decode
-from backendlint.engine.context import ProjectFacts
-from backendlint.engine.facts import FactCollector, collectors
+from backendlint.engine.facts import FactCollector, ProjectFacts, collectors
 
 
 def _collect_one(args: Tuple[str, str, str, Sequence[str]]) -> Tuple[str, Optional[str], Dict[str, Any]]:
@@ -45,6 +44,10 @@ def _collect_one(args: Tuple[str, str, str, Sequence[str]]) -> Tuple[str, Option
     return relpath, digest, parts
 
 
+def _part_digest(part: Any) -> str:
+    return hashlib.sha256(json.dumps(part, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+
+
 def build_index(
     files: Sequence[Tuple[str, str, str]],
     kinds: Sequence[str],
@@ -54,14 +57,17 @@ def build_index(
 ) -> Tuple[ProjectFacts, Dict[str, str]]:
     """Facts of the given kinds over ``files`` ((path, relpath, module_name) triples).
 
-    Returns the facts and a digest per kind (for the results cache key).
+    Returns the facts and a digest per kind (for the results cache key). The digests
+    come from the per-file part digests kept in the index, so a run where nothing
+    changed re-serialises nothing; the facts are merged (or read from ``merged_store``)
+    only when a rule first asks for them.
     """
     kinds = sorted(kinds)
     if not kinds:
         return ProjectFacts({}), {}
     versions = {c.kind: c.version for c in collectors(kinds)}
     todo = []
-    parts_by_file: Dict[str, Dict[str, Any]] = {}
+    entries: Dict[str, Dict[str, Any]] = {}
     seen = set()
     for path, relpath, module_name in files:
         seen.add(relpath)
@@ -76,8 +82,9 @@ def build_index(
             and entry.get("stamp") == stamp
             and entry.get("versions") == versions
             and entry.get("module") == module_name
+            and isinstance(entry.get("digests"), dict)
         ):
-            parts_by_file[relpath] = entry.get("parts", {})
+            entries[relpath] = entry
             continue
         todo.append(((path, relpath, module_name, kinds), stamp, entry))
     if todo:
@@ -89,32 +96,58 @@ def build_index(
         for (arg, stamp, old), (relpath, digest, parts) in zip(todo, results):
             if digest is None:
                 continue
-            parts_by_file[relpath] = parts
-            store.put(relpath, {"stamp": stamp, "sha": digest, "versions": versions, "module": arg[2], "parts": parts})
+            entry = {
+                "stamp": stamp,
+                "sha": digest,
+                "versions": versions,
+                "module": arg[2],
+                "parts": parts,
+                "digests": {kind: _part_digest(part) for kind, part in parts.items()},
+            }
+            entries[relpath] = entry
+            store.put(relpath, entry)
     for stale in [k for k in store.entries if k not in seen]:
         store.drop(stale)
-    data: Dict[str, Any] = {}
+    ordered = sorted(entries.items())
     digests: Dict[str, str] = {}
     for collector in collectors(kinds):
-        parts = {rel: p[collector.kind] for rel, p in sorted(parts_by_file.items()) if collector.kind in p}
-        digest = hashlib.sha256(
-            json.dumps([collector.version, parts], sort_keys=True, default=str).encode("utf-8")
-        ).hexdigest()[:16]
-        digests[collector.kind] = digest
-        # Merging (resolving calls across the project, say) can cost more than reading
-        # the cache; an unchanged set of parts reuses the merged fact when it survives a
-        # JSON round trip unchanged (so the cached copy is exactly what merge returns).
-        cached = merged_store.get(collector.kind) if merged_store is not None else None
+        kind = collector.kind
+        h = hashlib.sha256(f"{kind}:{collector.version}".encode())
+        for relpath, entry in ordered:
+            part_digest = entry["digests"].get(kind)
+            if part_digest is not None:
+                h.update(f"\0{relpath}\0{part_digest}".encode("utf-8"))
+        digests[kind] = h.hexdigest()[:16]
+    return ProjectFacts(loader=_Merger(kinds, ordered, digests, merged_store)), digests
+
+
+class _Merger:
+    """Merges one kind of fact on first use, or takes it from the merged-facts store.
+
+    Merging (resolving calls across the project, say) can cost more than reading the
+    cache; an unchanged set of parts reuses the merged fact when it survived a JSON
+    round trip unchanged (so the cached copy is exactly what merge returns).
+    """
+
+    def __init__(self, kinds, ordered, digests, merged_store: Optional[Store]):
+        self.kinds = tuple(kinds)
+        self.ordered = ordered
+        self.digests = digests
+        self.merged_store = merged_store
+
+    def __call__(self, kind: str) -> Any:
+        digest = self.digests[kind]
+        cached = self.merged_store.get(kind) if self.merged_store is not None else None
         if isinstance(cached, dict) and cached.get("digest") == digest and "data" in cached:
-            data[collector.kind] = cached["data"]
-            continue
+            return cached["data"]
+        collector = collectors([kind])[0]
+        parts = {rel: entry["parts"][kind] for rel, entry in self.ordered if kind in entry.get("parts", {})}
         merged = collector.merge(parts)
-        data[collector.kind] = merged
-        if merged_store is not None:
+        if self.merged_store is not None:
             try:
                 text = json.dumps(merged, sort_keys=True)
                 if json.loads(text) == merged:
-                    merged_store.put(collector.kind, {"digest": digest, "data": merged})
+                    self.merged_store.put(kind, {"digest": digest, "data": merged})
             except (TypeError, ValueError):
                 pass
-    return ProjectFacts(data), digests
+        return merged

@@ -16,8 +16,8 @@ from backendlint.engine import registry
 from backendlint.engine.cache import Store
 from backendlint.engine.checker import FileJob, check_file, check_source, on_big_stack
 from backendlint.engine.config import Config
-from backendlint.engine.context import ProjectFacts
 from backendlint.engine.diagnostics import Diagnostic
+from backendlint.engine.facts import ProjectFacts
 from backendlint.engine.discovery import discover, module_name, project_root
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     pool: Optional[ProcessPoolExecutor] = None
     facts = ProjectFacts({}, str(root))
     digests: Dict[str, str] = {}
+    merged_store: Optional[Store] = None
     try:
         if kinds:
             from backendlint.engine.project import build_index
@@ -180,7 +181,6 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             facts, digests = build_index(triples, kinds, index_store, pool, merged_store)
             facts.root = str(root)
             index_store.save()
-            merged_store.save()
 
         if stdin:
             display = display_path(Path(opts.stdin_filename)) if opts.stdin_filename else "-"
@@ -239,6 +239,8 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     finally:
         if pool is not None:
             pool.shutdown()
+        if merged_store is not None:
+            merged_store.save()  # facts merged during this run, for the next one
 
     all_diags = _apply_per_file_ignores([d for _, ds in outcomes for d in ds], outcomes, config, root)
     result.diagnostics = all_diags
