@@ -377,6 +377,23 @@ def test_warm_run_neither_merges_nor_reads_facts(tmp_path, monkeypatch):
     assert merges == [1]
 
 
+def test_lost_fact_parts_are_collected_again(tmp_path):
+    root = project(tmp_path, {"views.py": "known()\n", "lib.py": "def helper():\n    pass\n"})
+    first = check(root, cache=True)
+    assert [d.path for d in first.diagnostics] == ["views.py"]
+    cache = root / ".backendlint_cache"
+    assert json.loads((cache / "parts.json").read_text())["lib.py"]["parts"] == {"fake_defs": ["helper"]}
+    assert "parts" not in json.loads((cache / "index.json").read_text())["lib.py"]  # the small file
+    # The index is intact but the parts and merged facts are gone (an interrupted run,
+    # a user tidying up): the next merge collects the parts again.
+    (cache / "parts.json").unlink()
+    (cache / "facts.json").write_text("{}")
+    (root / "views.py").write_text("x = 1\nknown()\n")
+    second = check(root, cache=True)
+    assert [(d.path, d.line) for d in second.diagnostics] == [("views.py", 2)]
+    assert json.loads((cache / "parts.json").read_text())["lib.py"]["parts"] == {"fake_defs": ["helper"]}
+
+
 def test_facts_cover_the_project_when_one_file_is_named(tmp_path):
     root = project(tmp_path, {"app/views.py": "known()\n", "app/lib.py": "def helper():\n    pass\n"})
     result = check(root, paths=["app/views.py"], cache=True)

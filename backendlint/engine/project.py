@@ -54,13 +54,15 @@ def build_index(
     store: Store,
     pool=None,
     merged_store: Optional[Store] = None,
+    parts_store: Optional[Store] = None,
 ) -> Tuple[ProjectFacts, Dict[str, str]]:
     """Facts of the given kinds over ``files`` ((path, relpath, module_name) triples).
 
-    Returns the facts and a digest per kind (for the results cache key). The digests
-    come from the per-file part digests kept in the index, so a run where nothing
-    changed re-serialises nothing; the facts are merged (or read from ``merged_store``)
-    only when a rule first asks for them.
+    Returns the facts and a digest per kind (for the results cache key). ``store``
+    keeps, per file, its stamp, content digest and one digest per fact part; the parts
+    themselves live in ``parts_store`` (much larger, read only when facts must be
+    merged). A run where nothing changed re-serialises nothing, and the facts are merged
+    (or read from ``merged_store``) only when a rule first asks for them.
     """
     kinds = sorted(kinds)
     if not kinds:
@@ -93,6 +95,8 @@ def build_index(
             results = list(pool.map(_collect_one, args, chunksize=max(1, len(args) // 64)))
         else:
             results = [_collect_one(a) for a in args]
+        if parts_store is None:
+            parts_store = Store(None, "parts.json", [])
         for (arg, stamp, old), (relpath, digest, parts) in zip(todo, results):
             if digest is None:
                 continue
@@ -101,11 +105,12 @@ def build_index(
                 "sha": digest,
                 "versions": versions,
                 "module": arg[2],
-                "parts": parts,
+                "path": arg[0],
                 "digests": {kind: _part_digest(part) for kind, part in parts.items()},
             }
             entries[relpath] = entry
             store.put(relpath, entry)
+            parts_store.put(relpath, {"sha": digest, "versions": versions, "parts": parts})
     for stale in [k for k in store.entries if k not in seen]:
         store.drop(stale)
     ordered = sorted(entries.items())
@@ -118,7 +123,9 @@ def build_index(
             if part_digest is not None:
                 h.update(f"\0{relpath}\0{part_digest}".encode("utf-8"))
         digests[kind] = h.hexdigest()[:16]
-    return ProjectFacts(loader=_Merger(kinds, ordered, digests, merged_store)), digests
+    if parts_store is None:
+        parts_store = Store(None, "parts.json", [])
+    return ProjectFacts(loader=_Merger(kinds, ordered, digests, merged_store, parts_store)), digests
 
 
 class _Merger:
@@ -129,11 +136,38 @@ class _Merger:
     round trip unchanged (so the cached copy is exactly what merge returns).
     """
 
-    def __init__(self, kinds, ordered, digests, merged_store: Optional[Store]):
+    def __init__(self, kinds, ordered, digests, merged_store: Optional[Store], parts_store: Store):
         self.kinds = tuple(kinds)
         self.ordered = ordered
         self.digests = digests
         self.merged_store = merged_store
+        self.parts_store = parts_store
+        self._parts: Optional[Dict[str, Dict[str, Any]]] = None
+
+    def _all_parts(self) -> Dict[str, Dict[str, Any]]:
+        """Every indexed file's parts; a file whose stored parts are missing or stale
+        (an interrupted or concurrent run) is collected again."""
+        if self._parts is None:
+            store = self.parts_store
+            parts: Dict[str, Dict[str, Any]] = {}
+            for relpath, entry in self.ordered:
+                stored = store.get(relpath)
+                if (
+                    isinstance(stored, dict)
+                    and stored.get("sha") == entry["sha"]
+                    and stored.get("versions") == entry["versions"]
+                    and isinstance(stored.get("parts"), dict)
+                ):
+                    parts[relpath] = stored["parts"]
+                    continue
+                _, digest, fresh = _collect_one((entry.get("path", ""), relpath, entry["module"], list(entry["versions"])))
+                parts[relpath] = fresh
+                if digest is not None:
+                    store.put(relpath, {"sha": digest, "versions": entry["versions"], "parts": fresh})
+            for stale in [k for k in store.entries if k not in parts]:
+                store.drop(stale)
+            self._parts = parts
+        return self._parts
 
     def __call__(self, kind: str) -> Any:
         digest = self.digests[kind]
@@ -141,7 +175,7 @@ class _Merger:
         if isinstance(cached, dict) and cached.get("digest") == digest and "data" in cached:
             return cached["data"]
         collector = collectors([kind])[0]
-        parts = {rel: entry["parts"][kind] for rel, entry in self.ordered if kind in entry.get("parts", {})}
+        parts = {rel: p[kind] for rel, p in self._all_parts().items() if kind in p}
         merged = collector.merge(parts)
         if self.merged_store is not None:
             try:

@@ -165,6 +165,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     facts = ProjectFacts({}, str(root))
     digests: Dict[str, str] = {}
     merged_store: Optional[Store] = None
+    parts_store: Optional[Store] = None
     try:
         if kinds:
             from backendlint.engine.project import build_index
@@ -178,7 +179,8 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             if jobs_wanted > 1 and len(triples) > 200:
                 pool = _pool(jobs_wanted)
             merged_store = Store(cache_dir, "facts.json", warnings)
-            facts, digests = build_index(triples, kinds, index_store, pool, merged_store)
+            parts_store = Store(cache_dir, "parts.json", warnings)
+            facts, digests = build_index(triples, kinds, index_store, pool, merged_store, parts_store)
             facts.root = str(root)
             index_store.save()
 
@@ -239,8 +241,10 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     finally:
         if pool is not None:
             pool.shutdown()
-        if merged_store is not None:
-            merged_store.save()  # facts merged during this run, for the next one
+        # Facts merged (and parts collected) during this run, for the next one.
+        for late in (parts_store, merged_store):
+            if late is not None:
+                late.save()
 
     all_diags = _apply_per_file_ignores([d for _, ds in outcomes for d in ds], outcomes, config, root)
     result.diagnostics = all_diags
