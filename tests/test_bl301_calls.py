@@ -796,3 +796,47 @@ def test_signal_handlers_connected_by_hand_and_fake_data_generators(tmp_path):
                 add_line(order, "sku")
         """,
     }) == []
+
+
+def test_a_buffer_flushed_through_a_project_function_is_a_deliberate_series(tmp_path):
+    assert both(tmp_path, {
+        "shop/services.py": """
+            from shop.models import Line
+
+
+            def store_lines(batch):
+                Line.objects.bulk_create(batch)
+
+
+            def import_lines(rows, limit):
+                pending = []
+                for row in rows:
+                    pending.append(Line(**row))
+                    if len(pending) >= limit:
+                        store_lines(pending)
+                        pending = []
+                store_lines(pending)
+        """,
+    }) == []
+
+
+def test_fake_data_callees_are_not_followed(tmp_path):
+    assert both(tmp_path, {
+        "shop/anonymize.py": """
+            from shop.models import Order
+
+
+            def create_fake_order(save=True):
+                order = Order(status="fake")
+                if save:
+                    order.save()
+                return order
+
+
+            def anonymized_copy(order):
+                copy = create_fake_order(save=False)
+                copy.status = order.status
+                order.save()
+                return copy
+        """,
+    }) == []

@@ -374,7 +374,7 @@ class _FunctionAnalysis:
             return
         for index in range(ops_before, len(self.ops)):
             op = self.ops[index]
-            if op.kind in _BULK_KINDS and any(
+            if (op.kind in _BULK_KINDS or isinstance(op, _CallOp)) and any(
                 isinstance(arg.value, cst.Name) and arg.value.value in reset and arg.keyword is None
                 for arg in op.node.args
             ):
@@ -610,6 +610,8 @@ def _callee_writers(facts, extra: Sequence[str]) -> Dict[str, tuple]:
         if last.startswith(_GETTER_PREFIXES) or last.endswith(_EVENT_SUFFIXES):
             return False  # a getter that creates on first use (a cache), an audit event
         relpath = where.get(name, ("", 0))[0]
+        if any(w in last.lower() or w in relpath.lower() for w in _TOOLING_WORDS):
+            return False  # fake-data generators, one-off migration scripts
         kind = flavour.get(relpath, "")
         if kind == "sa" or (kind != "dj" and not django_project):
             return False
@@ -677,8 +679,9 @@ def writer_names(facts, extra: Sequence[str] = ()) -> FrozenSet[str]:
     return frozenset(names)
 
 
-# Fake-data generators and seeding scripts (saleor's populatedb and random_data).
-_TOOLING_WORDS = ("fake", "random_data", "populate", "sample_data", "demo_data")
+# Fake-data generators, seeding and one-off migration scripts (saleor's populatedb and
+# random_data, label-studio's old_ls_migration).
+_TOOLING_WORDS = ("fake", "random_data", "populate", "sample_data", "demo_data", "migrat")
 _MODEL_BASES_OUTSIDE = ("pydantic", "sqlmodel", "sqlalchemy", "marshmallow", "msgspec")
 
 
@@ -724,6 +727,10 @@ def _call_note(value: tuple) -> str:
     return text
 
 
+_OP_CALL = 1
+_PROJECT_CALL = 2
+
+
 class WriteOutsideTransaction(Rule):
     code = "BL301"
     name = "write-outside-transaction"
@@ -750,7 +757,9 @@ class WriteOutsideTransaction(Rule):
         self.tx = transactions.Transactions(ctx, self.opts.get("transaction-wrappers") or ())
         self.atomic_requests = bool(settings.atomic_requests_aliases(ctx.facts))
         self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]]]] = []
-        self.frames: List[bool] = []  # per enclosing function: has a call of a write-like method
+        # Per enclosing function: calls a write-like method (_OP_CALL) / a project function
+        # that may write (_PROJECT_CALL).
+        self.frames: List[int] = []
         # Project functions that write outside a transaction of their own (Django files only).
         extra = tuple(self.opts.get("transaction-wrappers") or ())
         self.callee_names: FrozenSet[str] = frozenset()
@@ -828,22 +837,24 @@ class WriteOutsideTransaction(Rule):
 
     # -- analysis ----------------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.frames.append(False)
+        self.frames.append(0)
 
     def visit_Call(self, node: cst.Call) -> None:
         # Cheap prefilter: does the function call any method an operation could be?
         frames = self.frames
-        if frames and not frames[-1]:
+        if frames and frames[-1] != _OP_CALL | _PROJECT_CALL:
             func = node.func
             if isinstance(func, cst.Attribute):
-                if func.attr.value in orm.OP_METHODS or func.attr.value in self.callee_names:
-                    frames[-1] = True
-            elif isinstance(func, cst.Name) and self.callee_names:
+                if func.attr.value in orm.OP_METHODS:
+                    frames[-1] |= _OP_CALL
+                if func.attr.value in self.callee_names:
+                    frames[-1] |= _PROJECT_CALL
+            elif isinstance(func, cst.Name) and self.callee_names and not frames[-1] & _PROJECT_CALL:
                 if func.value in self.callee_names or _last(self.ctx.qualified(func) or "") in self.callee_names:
-                    frames[-1] = True
+                    frames[-1] |= _PROJECT_CALL
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        candidates = self.frames.pop() if self.frames else True
+        candidates = self.frames.pop() if self.frames else _OP_CALL | _PROJECT_CALL
         if self.skip or not candidates:
             return
         name = node.name.value
@@ -856,7 +867,7 @@ class WriteOutsideTransaction(Rule):
         if self._whole_function_covered(node, classes):
             return
         scope = OrmScope(self.ctx, node)
-        follow = self.callees and self._follows_calls(node, classes)
+        follow = candidates & _PROJECT_CALL and self.callees and self._follows_calls(node, classes)
         analysis = _FunctionAnalysis(scope, self.tx, self._callee_of(node, classes) if follow else None)
         try:
             paths = analysis.run(node)
@@ -870,7 +881,7 @@ class WriteOutsideTransaction(Rule):
             batched = set(analysis.batched_ops)
             # The final flush of the same buffer after the loop is part of the series.
             for index, op in enumerate(analysis.ops):
-                if op.kind in _BULK_KINDS and any(
+                if (op.kind in _BULK_KINDS or isinstance(op, _CallOp)) and any(
                     isinstance(a.value, cst.Name) and a.value.value in analysis.flush_buffers and a.keyword is None
                     for a in op.node.args
                 ):
