@@ -840,3 +840,40 @@ def test_fake_data_callees_are_not_followed(tmp_path):
                 return copy
         """,
     }) == []
+
+
+def test_a_helper_that_saves_the_row_it_is_given_is_not_counted(tmp_path):
+    # On the corpus such helpers mostly recompute derived fields (totals, scores, a
+    # schedule slot) or save a mail draft; rows built or loaded in the callee count.
+    diags = both(tmp_path, {
+        "shop/services.py": """
+            from shop.models import Order
+
+
+            def recalculate(order):
+                order.total = sum(line.price for line in order.lines.all())
+                order.save(update_fields=["total"])
+
+
+            def reopen(order_id):
+                order = Order.objects.get(pk=order_id)
+                order.status = "open"
+                order.save()
+        """,
+        "shop/views.py": """
+            from shop.models import Payment
+            from shop.services import recalculate, reopen
+
+
+            def pay(request, order):
+                recalculate(order)
+                Payment.objects.create(order=order)
+
+
+            def reopen_view(request, order):
+                reopen(order.pk)
+                Payment.objects.create(order=order)
+        """,
+    })
+    assert where(diags) == [("shop/views.py", 12)]
+    assert "reopen() line 12 (order.save() in shop/services.py:13)" in diags[0].message

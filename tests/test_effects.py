@@ -540,3 +540,37 @@ def test_bl201_state_flag_on_loaded_row_guards_callee(tmp_path):
         """,
     }
     assert [(p, line) for p, line, _ in _bl201(tmp_path, files)] == [("talks/views.py", 14)]
+
+
+def test_summary_records_where_writes_sit_for_bl301():
+    s = _summaries({
+        "svc.py": """
+            from django.db import transaction
+            from shop.db import traced_atomic
+            from shop.models import Line, Order
+
+            def work(rows, order, batch_size=100):
+                for start in range(0, len(rows), batch_size):
+                    Line.objects.filter(pk__in=rows[start:start + batch_size]).delete()
+                for row in rows:
+                    try:
+                        Line.objects.create(**row)
+                    except ValueError:
+                        pass
+                for row in rows:
+                    Line.objects.create(**row)
+                with traced_atomic("x"):
+                    Order.objects.filter(pk=1).update(x=1)
+                with transaction.atomic() if order else nullcontext():
+                    Order.objects.filter(pk=2).update(x=2)
+                order.save()
+        """,
+    })
+    writes = {w[1]: w for w in s["writes"]["svc.work"]}
+    assert writes[8][3] & 2  # batching loop: a deliberate series
+    assert writes[11][3] & 2  # per-item error isolation
+    assert writes[15][3] == 1  # in a loop
+    assert writes[17][5] == ["shop.db.traced_atomic"] and not writes[17][2]
+    assert writes[19][2]  # atomic() if ... else nullcontext()
+    assert 20 not in writes  # a parameter's save(): not counted (mostly derived fields, on the corpus)
+    assert s["flavour"] == {"svc.py": "dj"}
