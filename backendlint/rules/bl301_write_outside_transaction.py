@@ -994,7 +994,10 @@ class WriteOutsideTransaction(Rule):
             uncovered = [e for e in writes if e[1] is None]
             if not uncovered:
                 continue
-            weight = sum(2 if e[2] else 1 for e in writes)
+            # A call in a loop is one write: calling a service per item makes one unit of
+            # work per item (label-studio's uploads, pretix's data sync), by design more
+            # often than not; a write of the unit's own in a loop still counts twice.
+            weight = sum(2 if e[2] and not isinstance(ops[e[0]], _CallOp) else 1 for e in writes)
             if weight < 2:
                 continue
             key = (weight, -uncovered[0][0])
