@@ -581,3 +581,38 @@ def test_fact_driven_prefilter_admits_files_naming_project_functions(tmp_path, m
     )
     got = [(d.path, d.line, d.code) for d in check(root, jobs=jobs).diagnostics]
     assert got == [("view.py", 3, "BL903")]
+
+
+class WordAndPath(Rule):
+    """Reports zap() calls outside tests: a whole-word pattern and a path skip."""
+
+    code = "BL904"
+    name = "zap-call"
+    summary = "test rule with requires_re and skips_path"
+    requires_re = r"\bzap\b"
+
+    @classmethod
+    def skips_path(cls, relpath):
+        return relpath.startswith("tests/")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value == "zap" and not self.skips_path(self.ctx.relpath):
+            self.report(node, "zap called")
+
+
+def test_word_pattern_and_path_skip_decide_what_is_parsed(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_RULES", [WordAndPath])
+    root = project(
+        tmp_path,
+        {
+            "a.py": "zap()\n",
+            # Neither is parsed, so their syntax errors go unseen: "zapper" is not the
+            # word, and no chosen rule looks at tests.
+            "b.py": "zapper = 1\nzapper(\n",
+            "tests/test_a.py": "zap()\ndef (:\n",
+        },
+    )
+    got = [(d.path, d.code) for d in check(root).diagnostics]
+    assert got == [("a.py", "BL904")]
+    unfiltered = [(d.path, d.code) for d in check(root, prefilter=False).diagnostics]
+    assert unfiltered == [("a.py", "BL904"), ("b.py", "BL000"), ("tests/test_a.py", "BL000")]

@@ -144,16 +144,27 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def select_rules(
-    rule_classes: Sequence[type], source: str, rule_options: Dict[str, Dict[str, Any]], facts: Any = None
+    rule_classes: Sequence[type],
+    source: str,
+    rule_options: Dict[str, Dict[str, Any]],
+    facts: Any = None,
+    relpath: Optional[str] = None,
 ) -> List[type]:
-    """Rules whose prefilter admits this source: one of its text tokens occurs, or one of
-    the identifiers the project facts make relevant (``Rule.prefilter_names``)."""
+    """Rules whose prefilter admits this file: the rule does not skip its path
+    (``Rule.skips_path``), and one of its text tokens occurs or one of the identifiers
+    the project facts make relevant (``Rule.prefilter_names``)."""
     chosen = []
     identifiers = None
     for cls in rule_classes:
+        if relpath is not None and cls.skips_path(relpath):
+            continue
         options = rule_options.get(cls.name)
         req = cls.prefilter_tokens(options)
-        if not req or any(token in source for token in req):
+        pattern = cls.prefilter_pattern()
+        if (not req and pattern is None) or any(token in source for token in req):
+            chosen.append(cls)
+            continue
+        if pattern is not None and pattern.search(source):
             chosen.append(cls)
             continue
         names = _prefilter_names(cls, facts, options)
@@ -189,7 +200,7 @@ def check_source(
     """Every unsuppressed diagnostic for one file's source."""
     if file_is_skipped(source):
         return []
-    chosen = select_rules(rule_classes, source, rule_options, facts) if prefilter else list(rule_classes)
+    chosen = select_rules(rule_classes, source, rule_options, facts, job.relpath) if prefilter else list(rule_classes)
     if not chosen:
         return []
 
@@ -531,4 +542,28 @@ def check_file(job: FileJob, rule_classes, rule_options, facts, prefilter: bool 
         source = decode(data)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
         return [_diag(job, IO_ERROR, f"cannot decode file: {exc}")], digest
-    return check_source(job, source, rule_classes, rule_options, facts, prefilter), digest
+    diagnostics = check_source(job, source, rule_classes, rule_options, facts, prefilter)
+    if len(data) >= TRIM_AFTER:
+        release_memory()
+    return diagnostics, digest
+
+
+# A LibCST tree takes about 300 bytes per byte of source, and the C allocator keeps
+# the freed memory of a big file's tree: without giving it back, a process's memory
+# stays at the high-water mark of the largest file it has checked.
+TRIM_AFTER = 64 * 1024
+_TRIM: list = []
+
+
+def release_memory() -> None:
+    """Return freed heap memory to the system (glibc's malloc_trim; elsewhere nothing)."""
+    if not _TRIM:
+        try:
+            import ctypes
+
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (OSError, AttributeError):
+            _TRIM.append(None)
+    trim = _TRIM[0]
+    if trim is not None:
+        trim(0)

@@ -11,6 +11,7 @@ Rules read framework knowledge from ``backendlint.knowledge``; they report throu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Optional, Tuple
 
@@ -67,6 +68,9 @@ class Rule:
     # of these substrings. Empty means "every file". A test checks that the prefilter
     # never changes results on the rule pages' examples.
     requires: Tuple[str, ...] = ()
+    # A regular expression that also admits a file (for tokens that must be whole words,
+    # such as the ``for`` keyword, which "format" and "platform" contain).
+    requires_re: str = ""
     # Options whose (list of names) values also admit a file, e.g. extra guard names.
     requires_options: Tuple[str, ...] = ()
     # Project fact kinds this rule reads (part of the cache key of each file it runs on).
@@ -80,7 +84,7 @@ class Rule:
 
     @classmethod
     def prefilter_tokens(cls, options: Optional[Dict[str, Any]] = None) -> Tuple[str, ...]:
-        """Substrings admitting a file; empty means every file."""
+        """Substrings admitting a file; empty (and no ``requires_re``) means every file."""
         if not cls.requires:
             return ()
         tokens = list(cls.requires)
@@ -91,6 +95,25 @@ class Rule:
             elif isinstance(value, str) and value:
                 tokens.append(value)
         return tuple(tokens)
+
+    @classmethod
+    def prefilter_pattern(cls) -> Optional["re.Pattern[str]"]:
+        """``requires_re`` compiled (None when the rule has none)."""
+        if not cls.requires_re:
+            return None
+        compiled = cls.__dict__.get("_requires_compiled")
+        if compiled is None or compiled.pattern != cls.requires_re:
+            compiled = re.compile(cls.requires_re)
+            cls._requires_compiled = compiled
+        return compiled
+
+    @classmethod
+    def skips_path(cls, relpath: str) -> bool:
+        """True for files the rule never reports in, known from the path alone (tests,
+        migrations...). A file that every rule admitted by the prefilter skips is not
+        parsed; the rule must still make no report there when it does run (the page and
+        corpus tests run with the prefilter off too)."""
+        return False
 
     @classmethod
     def prefilter_names(cls, facts: Any, options: Optional[Dict[str, Any]] = None) -> FrozenSet[str]:

@@ -94,6 +94,10 @@ class NonIdempotentPost(Rule):
         ),
     )
 
+    @classmethod
+    def skips_path(cls, relpath: str) -> bool:
+        return _is_test_path(relpath)
+
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
         self.extra_guards = tuple(self.opts.get("guards") or ())

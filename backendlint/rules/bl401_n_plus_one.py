@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backendlint.engine.rule import Rule
 from backendlint.knowledge.models import KIND
-from backendlint.knowledge.queries import LoopCollector, access_message, analysis
+from backendlint.knowledge.queries import LoopCollector, access_message, analysis, is_migration, is_test
 
 
 class NPlusOne(LoopCollector, Rule):
@@ -12,8 +12,13 @@ class NPlusOne(LoopCollector, Rule):
     name = "n-plus-one"
     summary = "Loop over ORM rows reads a relation that the query did not load eagerly"
     # Any loop can iterate rows from a helper or another module: only "for" is certain.
-    requires = ("for",)
+    # The "for" keyword as a word ("format" does not count; "1for x in y" does).
+    requires_re = r"(?<![A-Za-z_])for\b"
     facts = (KIND,)
+
+    @classmethod
+    def skips_path(cls, relpath: str) -> bool:
+        return is_migration(relpath) or is_test(relpath)  # as analysis() does
 
     def end_module(self) -> None:
         fa = analysis(self.ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backendlint.engine.rule import Rule
 from backendlint.knowledge.models import KIND
-from backendlint.knowledge.queries import LoopCollector, analysis, query_message
+from backendlint.knowledge.queries import LoopCollector, analysis, is_migration, is_test, query_message
 
 
 class QueryInLoop(LoopCollector, Rule):
@@ -12,8 +12,13 @@ class QueryInLoop(LoopCollector, Rule):
     name = "query-in-loop"
     summary = "Database query inside a loop that depends on the loop variable (hand-written N+1)"
     # A loop is needed, and queries can come from names defined in other modules.
-    requires = ("for",)
+    # The "for" keyword as a word ("format" does not count; "1for x in y" does).
+    requires_re = r"(?<![A-Za-z_])for\b"
     facts = (KIND,)
+
+    @classmethod
+    def skips_path(cls, relpath: str) -> bool:
+        return is_migration(relpath) or is_test(relpath)  # as analysis() does
 
     def end_module(self) -> None:
         fa = analysis(self.ctx)
