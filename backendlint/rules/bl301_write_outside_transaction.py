@@ -661,7 +661,17 @@ def _callee_writers(facts, extra: Sequence[str]) -> Dict[str, tuple]:
 def writer_names(facts, extra: Sequence[str] = ()) -> FrozenSet[str]:
     """The identifiers a call of a writing project function can be spelled with: the
     function's name, and names a package re-exports it under."""
-    found = callee_writers(facts, extra)
+    memo = getattr(facts, "memo", None)
+    key = "bl301.writer_names:" + "|".join(sorted(extra))
+    if memo is not None and key in memo:
+        return memo[key]
+    names = _writer_names(facts, callee_writers(facts, extra))
+    if memo is not None:
+        memo[key] = names
+    return names
+
+
+def _writer_names(facts, found: Dict[str, tuple]) -> FrozenSet[str]:
     if not found:
         return frozenset()
     names = {_last(name) for name in found}
@@ -768,6 +778,11 @@ class WriteOutsideTransaction(Rule):
             self.callee_names = writer_names(ctx.facts, extra)
             if self.callee_names:
                 self.callees = callee_writers(ctx.facts, extra)
+
+    @classmethod
+    def skips_path(cls, relpath: str) -> bool:
+        """Tests and migrations directories (alembic ``versions/`` needs the source)."""
+        return _is_test_path(relpath) or "migrations" in relpath.replace("\\", "/").split("/")[:-1]
 
     @classmethod
     def prefilter_names(cls, facts: Any, options: Optional[Dict[str, Any]] = None) -> FrozenSet[str]:
