@@ -331,9 +331,12 @@ class _FunctionScan:
         self._expr(stmt.iter if isinstance(stmt, (ast.For, ast.AsyncFor)) else stmt.test, in_tx)
         saved = self.flags
         self.flags |= _IN_LOOP
-        if _is_batching_loop(stmt):
-            self.flags |= _DELIBERATE
-        self.resets |= _reset_lists(stmt.body)
+        if not saved & _IN_LOOP:
+            # The outermost loop's walk covers the loops inside it: a batching word in an
+            # inner loop makes the whole outer body a deliberate series, as in BL301.
+            if _is_batching_loop(stmt):
+                self.flags |= _DELIBERATE
+            self.resets |= _reset_lists(stmt.body)
         self._stmts(stmt.body, in_tx)
         self.flags = saved
         self._stmts(stmt.orelse, in_tx)
@@ -622,7 +625,7 @@ def _attr_types(cls: ast.ClassDef, imports: AstImports) -> Dict[str, str]:
 class EffectSummaries(FactCollector):
     kind = FACT_KIND
     # "class ": files of classes without methods (Django models) still give their bases
-    # (BL301 tells model classes apart) and the names they use as values.
+    # (BL301 tells model classes apart).
     requires = ("def ", "class ")
     version = 2
 
@@ -677,7 +680,9 @@ class EffectSummaries(FactCollector):
         aliases = {k: v for k, v in imports.bindings.items() if v != f"{module_name}.{k}"}
         if not funcs and not classes and not is_package:
             return None
-        part = {"m": module_name, "f": funcs, "c": classes, "a": aliases if is_package else {}, "r": sorted(set(_references(tree)) | unresolved)}
+        # A file without functions (models, forms) gives its classes' bases only.
+        refs = sorted(set(_references(tree)) | unresolved) if funcs else []
+        part = {"m": module_name, "f": funcs, "c": classes, "a": aliases if is_package else {}, "r": refs}
         roots = {v.split(".", 1)[0] for v in imports.bindings.values()}
         if roots & {"django", "rest_framework"}:
             part["o"] = "dj"  # the ORM the file's writes belong to (BL301)

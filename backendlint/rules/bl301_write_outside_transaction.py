@@ -508,7 +508,6 @@ def _dedupe(listed):
 
 
 # -- writes made through calls (effect summaries) ---------------------------------------------
-_IN_LOOP = 1
 _DELIBERATE = 2  # effects: a batching loop, per-item error isolation, a buffer flushed in batches
 
 
