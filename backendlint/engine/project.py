@@ -105,7 +105,6 @@ def build_index(
                 "sha": digest,
                 "versions": versions,
                 "module": arg[2],
-                "path": arg[0],
                 "digests": {kind: _part_digest(part) for kind, part in parts.items()},
             }
             entries[relpath] = entry
@@ -125,7 +124,8 @@ def build_index(
         digests[kind] = h.hexdigest()[:16]
     if parts_store is None:
         parts_store = Store(None, "parts.json", [])
-    return ProjectFacts(loader=_Merger(kinds, ordered, digests, merged_store, parts_store)), digests
+    paths = {relpath: path for path, relpath, _ in files}  # this run's paths (its cwd)
+    return ProjectFacts(loader=_Merger(kinds, ordered, digests, merged_store, parts_store, paths)), digests
 
 
 class _Merger:
@@ -136,8 +136,9 @@ class _Merger:
     round trip unchanged (so the cached copy is exactly what merge returns).
     """
 
-    def __init__(self, kinds, ordered, digests, merged_store: Optional[Store], parts_store: Store):
+    def __init__(self, kinds, ordered, digests, merged_store: Optional[Store], parts_store: Store, paths):
         self.kinds = tuple(kinds)
+        self.paths = paths
         self.ordered = ordered
         self.digests = digests
         self.merged_store = merged_store
@@ -160,7 +161,7 @@ class _Merger:
                 ):
                     parts[relpath] = stored["parts"]
                     continue
-                _, digest, fresh = _collect_one((entry.get("path", ""), relpath, entry["module"], list(entry["versions"])))
+                _, digest, fresh = _collect_one((self.paths.get(relpath, ""), relpath, entry["module"], list(entry["versions"])))
                 parts[relpath] = fresh
                 if digest is not None:
                     store.put(relpath, {"sha": digest, "versions": entry["versions"], "parts": fresh})
