@@ -140,7 +140,7 @@ def parse(source: str):
     return on_big_stack(cst.parse_module, source)
 
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER = re.compile(r"\w+")  # identifiers may be non-ASCII
 
 
 def select_rules(
@@ -151,8 +151,9 @@ def select_rules(
     relpath: Optional[str] = None,
 ) -> List[type]:
     """Rules whose prefilter admits this file: the rule does not skip its path
-    (``Rule.skips_path``), and one of its text tokens occurs or one of the identifiers
-    the project facts make relevant (``Rule.prefilter_names``)."""
+    (``Rule.skips_path``), and one of its text tokens occurs, its ``requires_re``
+    matches, or the file names one of the identifiers the project facts make relevant
+    (``Rule.prefilter_names``)."""
     chosen = []
     identifiers = None
     for cls in rule_classes:
