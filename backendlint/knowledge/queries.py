@@ -2072,6 +2072,14 @@ class LoopCollector:
     """Mixin for the two rules: remember which functions hold a loop (for statements,
     comprehensions and generator expressions)."""
 
+    # Every loop the analysis follows has the "for" keyword, as a word ("format" does
+    # not count; "1for x in y" does).
+    requires_re = r"(?<![A-Za-z_])for\b"
+
+    @classmethod
+    def skips_path(cls, relpath: str) -> bool:
+        return skipped_path(relpath)
+
     def visit_For(self, node: cst.For) -> None:
         self._note_loop()
 
@@ -2108,6 +2116,11 @@ def is_test(relpath: str) -> bool:
             or name.endswith("_test.py") or name.endswith("_tests.py") or name in ("tests.py", "conftest.py"))
 
 
+def skipped_path(relpath: str) -> bool:
+    """Migrations run once and tests on a handful of rows: neither rule reports there."""
+    return is_migration(relpath) or is_test(relpath)
+
+
 def analysis(ctx) -> FileAnalysis:
     """The shared analysis of this file (computed once, after the traversal)."""
     fa = ctx.memo.get("queries.analysis")
@@ -2126,8 +2139,8 @@ def analysis(ctx) -> FileAnalysis:
                 elif facts.cls.get(key, {}).get("mgr"):
                     kind = "mgr"
             functions.append((owner, key, kind))
-        if is_migration(ctx.relpath) or is_test(ctx.relpath):
-            functions = []  # migrations run once; tests run on a handful of rows
+        if skipped_path(ctx.relpath):
+            functions = []
         fa = FileAnalysis(ctx, functions)
         ctx.memo["queries.analysis"] = fa
     return fa

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from backendlint.engine.rule import Rule
 from backendlint.knowledge.models import KIND
-from backendlint.knowledge.queries import LoopCollector, analysis, is_migration, is_test, query_message
+from backendlint.knowledge.queries import LoopCollector, analysis, query_message
 
 
 class QueryInLoop(LoopCollector, Rule):
     code = "BL402"
     name = "query-in-loop"
     summary = "Database query inside a loop that depends on the loop variable (hand-written N+1)"
-    # A loop is needed, and queries can come from names defined in other modules.
-    # The "for" keyword as a word ("format" does not count; "1for x in y" does).
-    requires_re = r"(?<![A-Za-z_])for\b"
+    # Prefilter ("for" as a word) and path skips: LoopCollector, shared with BL401.
     facts = (KIND,)
-
-    @classmethod
-    def skips_path(cls, relpath: str) -> bool:
-        return is_migration(relpath) or is_test(relpath)  # as analysis() does
 
     def end_module(self) -> None:
         fa = analysis(self.ctx)
