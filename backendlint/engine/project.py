@@ -67,6 +67,8 @@ def build_index(
     kinds = sorted(kinds)
     if not kinds:
         return ProjectFacts({}), {}
+    if parts_store is None:
+        parts_store = Store(None, "parts.json", [])  # in memory only
     versions = {c.kind: c.version for c in collectors(kinds)}
     todo = []
     entries: Dict[str, Dict[str, Any]] = {}
@@ -95,8 +97,6 @@ def build_index(
             results = list(pool.map(_collect_one, args, chunksize=max(1, len(args) // 64)))
         else:
             results = [_collect_one(a) for a in args]
-        if parts_store is None:
-            parts_store = Store(None, "parts.json", [])
         for (arg, stamp, old), (relpath, digest, parts) in zip(todo, results):
             if digest is None:
                 continue
@@ -122,8 +122,6 @@ def build_index(
             if part_digest is not None:
                 h.update(f"\0{relpath}\0{part_digest}".encode("utf-8"))
         digests[kind] = h.hexdigest()[:16]
-    if parts_store is None:
-        parts_store = Store(None, "parts.json", [])
     paths = {relpath: path for path, relpath, _ in files}  # this run's paths (its cwd)
     return ProjectFacts(loader=_Merger(kinds, ordered, digests, merged_store, parts_store, paths)), digests
 
