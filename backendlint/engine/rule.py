@@ -69,9 +69,11 @@ class Rule:
     # never changes results on the rule pages' examples.
     requires: Tuple[str, ...] = ()
     # A regular expression that also admits a file (for tokens that must be whole words,
-    # such as the ``for`` keyword, which "format" and "platform" contain).
+    # such as the ``for`` keyword, which "format" and "platform" contain, or must have
+    # the shape of code, such as a ``.save`` attribute rather than "save" in a sentence).
     requires_re: str = ""
-    # Options whose (list of names) values also admit a file, e.g. extra guard names.
+    # Options whose (list of names) values also admit a file, e.g. extra guard names
+    # (also with only ``requires_re``).
     requires_options: Tuple[str, ...] = ()
     # Project fact kinds this rule reads (part of the cache key of each file it runs on).
     facts: Tuple[str, ...] = ()
@@ -85,7 +87,7 @@ class Rule:
     @classmethod
     def prefilter_tokens(cls, options: Optional[Dict[str, Any]] = None) -> Tuple[str, ...]:
         """Substrings admitting a file; empty (and no ``requires_re``) means every file."""
-        if not cls.requires:
+        if not cls.requires and not cls.requires_re:
             return ()
         tokens = list(cls.requires)
         for name in cls.requires_options:

@@ -31,8 +31,10 @@ class UnboundedRetry(Rule):
     name = "unbounded-retry"
     summary = "Retry policy with no cap on attempts and no cap on total time"
     # Every finding needs a retry library or celery option (all spelled with "etry" or
-    # "backoff"), or an except clause (hand-written loops and recursion).
-    requires = ("except", "etry", "backoff")
+    # "backoff"), or an except clause (hand-written loops and recursion): the keyword as
+    # a word, not the "exception" that most modules mention.
+    requires = ("etry", "backoff")
+    requires_re = r"(?<!\w)except\b"
     facts = ("celery_retry_task_classes",)
     options = ()
 

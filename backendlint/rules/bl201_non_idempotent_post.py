@@ -80,9 +80,11 @@ class NonIdempotentPost(Rule):
     code = "BL201"
     name = "non-idempotent-post"
     summary = "POST handler creates state with no idempotency guard"
-    # Every POST handler mentions POST (route methods, require_POST, def post,
-    # request.method == "POST", @action(methods=["post"])) or is a DRF ``create``.
-    requires = ("post", "POST", "Post", "create")
+    # Every POST handler mentions POST as a word (route methods, require_POST, def post,
+    # on_post, request.method == "POST", @action(methods=["post"])) or is a DRF
+    # ``create``/``perform_create``. "postgres", "POSTGRES_HOST", "created" and the
+    # "Post Falls" of an airport table do not count.
+    requires_re = r"(?<![a-z])post(?![a-z])|POST(?![A-Z])|(?<![a-z])create(?![a-z])"
     facts = orm.FACTS + (creates.MIDDLEWARE_FACT,) + effects.FACTS
     options = (
         Option(

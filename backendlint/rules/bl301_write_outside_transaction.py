@@ -744,10 +744,11 @@ class WriteOutsideTransaction(Rule):
     code = "BL301"
     name = "write-outside-transaction"
     summary = "A unit of work makes two or more database writes that are not all in one transaction"
-    # Every write is a call of one of these methods, or of a project function that writes
-    # (prefilter_names); a report needs two writes, so one of them occurs in the file.
-    requires = ("save", "delete", "create", "update", "add", "merge", "exec", "remove", ".set", "clear",
-                "commit", "bulk_")
+    # Every write is a method call (``x.save()``: the attribute of one of orm.OP_METHODS,
+    # after a dot, maybe across lines or comments), or a call of a project function that
+    # writes (prefilter_names); a report needs two writes, so one of them occurs in the
+    # file. "Waddington" or "address" do not count.
+    requires_re = r"\.(?:\s|\\\r?\n|#[^\n]*\n)*(?:%s)\b" % "|".join(sorted(orm.OP_METHODS, key=lambda m: (-len(m), m)))
     facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND, effects.FACT_KIND)
     options = (
         Option(

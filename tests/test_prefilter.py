@@ -1,0 +1,101 @@
+"""The rules' text prefilters: which files are parsed at all.
+
+A file no rule admits is never parsed, so a prefilter that is too narrow loses findings
+(the rule pages and corpus checks run with and without it) and one that is too wide
+costs time and memory: netbox's 480 KB airport table was parsed for "Post Falls" and
+"Waddington". These tests pin both sides for each rule's code-shaped tokens.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from backendlint.engine.checker import select_rules
+from backendlint.knowledge import orm
+from backendlint.rules.bl101_unbounded_retry import UnboundedRetry
+from backendlint.rules.bl201_non_idempotent_post import NonIdempotentPost
+from backendlint.rules.bl301_write_outside_transaction import WriteOutsideTransaction
+
+
+def admitted(rule: type, source: str, options=None) -> bool:
+    return select_rules([rule], source, {rule.name: options} if options else {}, None, "app/views.py") == [rule]
+
+
+@pytest.mark.parametrize("source", [
+    "try:\n    f()\nexcept OSError:\n    pass\n",
+    "try:\n    f()\nexcept:\n    pass\n",
+    "try:\n    f()\nexcept* OSError:\n    pass\n",
+    "@retry\ndef f(): ...\n",
+    "from tenacity import Retrying\n",
+    "@shared_task(autoretry_for=(E,), max_retries=None)\ndef f(): ...\n",
+    "@backoff.on_exception(backoff.expo, E)\ndef f(): ...\n",
+    "adapter = HTTPAdapter(max_retries=Retry(total=None))\n",
+])
+def test_bl101_admits_retry_spellings_and_except_clauses(source):
+    assert admitted(UnboundedRetry, source)
+
+
+@pytest.mark.parametrize("source", [
+    "class MyException(Exception):\n    pass\n",
+    "raise ValueError('unexpected input')\n",
+    "log.exception('exceptional')\n",
+])
+def test_bl101_skips_files_that_only_mention_exceptions(source):
+    assert not admitted(UnboundedRetry, source)
+
+
+@pytest.mark.parametrize("source", [
+    "def post(self, request): ...\n",
+    "@app.post('/orders')\nasync def f(): ...\n",
+    "@app.route('/orders', methods=['GET', 'POST'])\ndef f(): ...\n",
+    "@require_POST\ndef f(request): ...\n",
+    "if request.method == 'POST':\n    pass\n",
+    "if request.method.lower() == 'post':\n    pass\n",
+    "@action(detail=True, methods=['post'])\ndef refund(self, request, pk): ...\n",
+    "def on_post(self, req, resp): ...\n",
+    "router.add_post('/x', handler)\n",
+    "def create(self, request): ...\n",
+    "def perform_create(self, serializer): ...\n",
+])
+def test_bl201_admits_every_post_handler_spelling(source):
+    assert admitted(NonIdempotentPost, source)
+
+
+@pytest.mark.parametrize("source", [
+    "DATABASE = 'postgres://localhost/db'\n",
+    "POSTGRES_HOST = 'db'\n",
+    "ordering = ['-created']\ncreated_at = models.DateTimeField()\n",
+    "AIRPORTS = [('PWA', 'PWA (Wiley Post, Oklahoma)')]\n",
+    "def recreate(): ...\n",
+])
+def test_bl201_skips_post_and_create_inside_other_words(source):
+    assert not admitted(NonIdempotentPost, source)
+
+
+@pytest.mark.parametrize("method", sorted(orm.OP_METHODS))
+def test_bl301_admits_a_call_of_every_operation_method(method):
+    assert admitted(WriteOutsideTransaction, f"def f(x):\n    x.{method}(1)\n")
+
+
+@pytest.mark.parametrize("source", [
+    "Order.objects .create(total=1)\n",
+    "(order\n    .save())\n",
+    "(order.  # a comment between the dot and the name\n    save())\n",
+    "order.\\\n    save()\n",
+    "order.\\\r\n    save()\r\n",
+    "session.execute(insert(t))\n",
+])
+def test_bl301_admits_operations_spelled_across_lines(source):
+    assert admitted(WriteOutsideTransaction, source)
+
+
+@pytest.mark.parametrize("source", [
+    "AIRPORTS = [('WTN', 'Waddington')]\n",
+    "address = form.cleaned_data['address']\n",
+    "def save_model(self, request, obj, form, change): ...\n",
+    "updated = True\nsettings.DEBUG\n",
+    "# save and delete are discussed here\n",
+    "#" * 60 + "\n" + "x. " + "#" * 60 + "\n",  # no exponential backtracking on comment runs
+])
+def test_bl301_skips_write_verbs_that_are_not_method_calls(source):
+    assert not admitted(WriteOutsideTransaction, source)
