@@ -394,6 +394,78 @@ def test_lost_fact_parts_are_collected_again(tmp_path):
     assert json.loads((cache / "parts.json").read_text())["lib.py"]["parts"] == {"fake_defs": ["helper"]}
 
 
+def _record_merges(monkeypatch, log: Path) -> None:
+    """Append the merging process's pid to ``log`` (a list would not leave a child)."""
+    original = FakeDefs.merge
+
+    def merge(self, parts):
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return original(self, parts)
+
+    monkeypatch.setattr(FakeDefs, "merge", merge)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_cold_index_is_built_in_a_child_process(tmp_path, monkeypatch, jobs):
+    from backendlint.engine import project as project_module
+
+    monkeypatch.setattr(project_module, "ISOLATE_MIN", 1)
+    log = tmp_path / "merges.log"
+    _record_merges(monkeypatch, log)
+    (tmp_path / "p").mkdir()
+    root = project(tmp_path / "p", {"views.py": "known()\n", "lib.py": "def helper():\n    pass\n"})
+    first = check(root, cache=True, jobs=jobs)
+    assert [d.path for d in first.diagnostics] == ["views.py"] and first.warnings == []
+    pids = log.read_text().split()
+    assert len(pids) == 1 and pids[0] != str(os.getpid())  # merged in the child
+    # The child saved every store: a warm run reads results, merges nothing.
+    cache = root / ".backendlint_cache"
+    assert json.loads((cache / "parts.json").read_text())["lib.py"]["parts"] == {"fake_defs": ["helper"]}
+    assert json.loads((cache / "facts.json").read_text())["fake_defs"]["data"] == ["helper"]
+    assert "lib.py" in json.loads((cache / "index.json").read_text())
+    second = check(root, cache=True, jobs=jobs)
+    assert second.cache_hits == 2 and second.diagnostics == first.diagnostics
+    assert len(log.read_text().split()) == 1
+    # A changed file: its fact is merged again.
+    (root / "lib.py").write_text("def other():\n    pass\n")
+    assert check(root, cache=True, jobs=jobs).diagnostics == []
+    assert check(root, jobs=jobs).diagnostics == []  # and without a cache
+
+
+def test_index_child_failure_falls_back_to_this_process(tmp_path, monkeypatch):
+    from backendlint.engine import project as project_module
+
+    monkeypatch.setattr(project_module, "ISOLATE_MIN", 1)
+    monkeypatch.setattr(project_module._Index, "build_merged", lambda self, *a: os._exit(3))
+    root = project(tmp_path, {"views.py": "known()\n", "lib.py": "def helper():\n    pass\n"})
+    result = check(root, cache=True)
+    assert [d.path for d in result.diagnostics] == ["views.py"] and result.warnings == []
+    assert json.loads((root / ".backendlint_cache" / "facts.json").read_text())["fake_defs"]["data"] == ["helper"]
+
+
+def test_index_child_passes_its_warnings_on(tmp_path, monkeypatch):
+    from backendlint.engine import project as project_module
+
+    root = project(tmp_path, {"views.py": "known()\n", "lib.py": "def helper():\n    pass\n"})
+    (root / "blocker").write_text("a file where the cache directory should be")
+    config = Config(base=root, cache_dir="blocker/cache")
+    here = check(root, cache=True, config=config)
+    monkeypatch.setattr(project_module, "ISOLATE_MIN", 1)
+    child = check(root, cache=True, config=config)
+    assert [d.path for d in child.diagnostics] == [d.path for d in here.diagnostics] == ["views.py"]
+    assert sorted(child.warnings) == sorted(here.warnings)
+    assert any("cannot write cache" in w for w in child.warnings)
+
+
+def test_in_child_returns_the_result_or_none():
+    from backendlint.engine.processes import in_child
+
+    assert in_child(lambda: {"a": [1, "b"]}) == {"a": [1, "b"]}
+    assert in_child(lambda: 1 / 0) is None
+    assert in_child(lambda: os._exit(3)) is None
+
+
 def test_facts_cover_the_project_when_one_file_is_named(tmp_path):
     root = project(tmp_path, {"app/views.py": "known()\n", "app/lib.py": "def helper():\n    pass\n"})
     result = check(root, paths=["app/views.py"], cache=True)

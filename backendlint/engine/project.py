@@ -48,6 +48,11 @@ def _part_digest(part: Any) -> str:
     return hashlib.sha256(json.dumps(part, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
 
 
+# From this many files to collect, the index is built in a child process (see
+# processes.in_child): the parent keeps only the merged facts, not the parsing's heap.
+ISOLATE_MIN = 200
+
+
 def build_index(
     files: Sequence[Tuple[str, str, str]],
     kinds: Sequence[str],
@@ -55,6 +60,7 @@ def build_index(
     pool=None,
     merged_store: Optional[Store] = None,
     parts_store: Optional[Store] = None,
+    jobs: int = 1,
 ) -> Tuple[ProjectFacts, Dict[str, str]]:
     """Facts of the given kinds over ``files`` ((path, relpath, module_name) triples).
 
@@ -63,6 +69,10 @@ def build_index(
     themselves live in ``parts_store`` (much larger, read only when facts must be
     merged). A run where nothing changed re-serialises nothing, and the facts are merged
     (or read from ``merged_store``) only when a rule first asks for them.
+
+    When many files must be collected (a cold run), a forked child collects them (with
+    a pool of ``jobs`` processes, or ``pool``'s), merges every kind and saves the
+    stores; the parent receives only the merged facts.
     """
     kinds = sorted(kinds)
     if not kinds:
@@ -91,39 +101,95 @@ def build_index(
             entries[relpath] = entry
             continue
         todo.append(((path, relpath, module_name, kinds), stamp, entry))
-    if todo:
-        args = [t[0] for t in todo]
-        if pool is not None and len(args) > 50:
-            results = list(pool.map(_collect_one, args, chunksize=max(1, len(args) // 64)))
-        else:
-            results = [_collect_one(a) for a in args]
-        for (arg, stamp, old), (relpath, digest, parts) in zip(todo, results):
-            if digest is None:
-                continue
-            entry = {
-                "stamp": stamp,
-                "sha": digest,
-                "versions": versions,
-                "module": arg[2],
-                "digests": {kind: _part_digest(part) for kind, part in parts.items()},
-            }
-            entries[relpath] = entry
-            store.put(relpath, entry)
-            parts_store.put(relpath, {"sha": digest, "versions": versions, "parts": parts})
-    for stale in [k for k in store.entries if k not in seen]:
-        store.drop(stale)
-    ordered = sorted(entries.items())
-    digests: Dict[str, str] = {}
-    for collector in collectors(kinds):
-        kind = collector.kind
-        h = hashlib.sha256(f"{kind}:{collector.version}".encode())
-        for relpath, entry in ordered:
-            part_digest = entry["digests"].get(kind)
-            if part_digest is not None:
-                h.update(f"\0{relpath}\0{part_digest}".encode("utf-8"))
-        digests[kind] = h.hexdigest()[:16]
-    paths = {relpath: path for path, relpath, _ in files}  # this run's paths (its cwd)
-    return ProjectFacts(loader=_Merger(kinds, ordered, digests, merged_store, parts_store, paths)), digests
+    index = _Index(files, kinds, versions, store, parts_store, merged_store, todo, entries, seen)
+    if len(todo) >= ISOLATE_MIN and pool is None:
+        from backendlint.engine.processes import in_child
+
+        warnings = list({id(s.warnings): s.warnings for s in (store, parts_store, merged_store) if s is not None}.values())
+        before = [len(w) for w in warnings]
+        got = in_child(lambda: index.build_merged(jobs, warnings, before))
+        if got is not None:
+            data, digests, new_warnings = got
+            for w, extra in zip(warnings, new_warnings):
+                w.extend(extra)
+            return ProjectFacts(data), digests
+    digests = index.collect(pool, jobs)
+    return ProjectFacts(loader=index.merger(digests)), digests
+
+
+class _Index:
+    """One build of the index: collect the changed files, digest each kind, merge."""
+
+    def __init__(self, files, kinds, versions, store, parts_store, merged_store, todo, entries, seen):
+        self.files = files
+        self.kinds = kinds
+        self.versions = versions
+        self.store = store
+        self.parts_store = parts_store
+        self.merged_store = merged_store
+        self.todo = todo
+        self.entries = entries
+        self.seen = seen
+
+    def collect(self, pool, jobs: int) -> Dict[str, str]:
+        """Collect the changed files' parts (and record them); the digest of each kind."""
+        store, parts_store, versions, entries = self.store, self.parts_store, self.versions, self.entries
+        if self.todo:
+            args = [t[0] for t in self.todo]
+            own = None
+            if pool is None and jobs > 1 and len(args) > ISOLATE_MIN:
+                from backendlint.engine.processes import pool as make_pool
+
+                own = pool = make_pool(jobs)
+            try:
+                if pool is not None and len(args) > 50:
+                    results = list(pool.map(_collect_one, args, chunksize=max(1, len(args) // 64)))
+                else:
+                    results = [_collect_one(a) for a in args]
+            finally:
+                if own is not None:
+                    own.shutdown()
+            for (arg, stamp, old), (relpath, digest, parts) in zip(self.todo, results):
+                if digest is None:
+                    continue
+                entry = {
+                    "stamp": stamp,
+                    "sha": digest,
+                    "versions": versions,
+                    "module": arg[2],
+                    "digests": {kind: _part_digest(part) for kind, part in parts.items()},
+                }
+                entries[relpath] = entry
+                store.put(relpath, entry)
+                parts_store.put(relpath, {"sha": digest, "versions": versions, "parts": parts})
+        for stale in [k for k in store.entries if k not in self.seen]:
+            store.drop(stale)
+        self.ordered = sorted(entries.items())
+        digests: Dict[str, str] = {}
+        for collector in collectors(self.kinds):
+            kind = collector.kind
+            h = hashlib.sha256(f"{kind}:{collector.version}".encode())
+            for relpath, entry in self.ordered:
+                part_digest = entry["digests"].get(kind)
+                if part_digest is not None:
+                    h.update(f"\0{relpath}\0{part_digest}".encode("utf-8"))
+            digests[kind] = h.hexdigest()[:16]
+        return digests
+
+    def merger(self, digests: Dict[str, str]) -> "_Merger":
+        paths = {relpath: path for path, relpath, _ in self.files}  # this run's paths (its cwd)
+        return _Merger(self.kinds, self.ordered, digests, self.merged_store, self.parts_store, paths)
+
+    def build_merged(self, jobs: int, warnings: List[List[str]], before: List[int]):
+        """In the child: collect, merge every kind, save the stores. Returns (facts data,
+        digests, the warnings each store's list gained)."""
+        digests = self.collect(None, jobs)
+        merger = self.merger(digests)
+        data = {kind: merger(kind) for kind in self.kinds}
+        for s in (self.store, self.parts_store, self.merged_store):
+            if s is not None:
+                s.save()
+        return data, digests, [w[n:] for w, n in zip(warnings, before)]
 
 
 class _Merger:

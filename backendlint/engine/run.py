@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -162,6 +163,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     kinds = sorted({k for r in rules for k in r.facts})
     jobs_wanted = opts.jobs if opts.jobs and opts.jobs > 0 else (os.cpu_count() or 1)
     pool: Optional[ProcessPoolExecutor] = None
+    frozen = False
     facts = ProjectFacts({}, str(root))
     digests: Dict[str, str] = {}
     merged_store: Optional[Store] = None
@@ -176,11 +178,11 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             index_files = [p for p in project_files if _size(p) <= config.max_file_size]
             triples = [(str(p), _relpath(p, root), module_name(p, root)[0]) for p in index_files]
             index_store = Store(cache_dir, "index.json", warnings)
-            if jobs_wanted > 1 and len(triples) > 200:
-                pool = _pool(jobs_wanted)
             merged_store = Store(cache_dir, "facts.json", warnings)
             parts_store = Store(cache_dir, "parts.json", warnings)
-            facts, digests = build_index(triples, kinds, index_store, pool, merged_store, parts_store)
+            facts, digests = build_index(
+                triples, kinds, index_store, None, merged_store, parts_store, jobs=jobs_wanted
+            )
             facts.root = str(root)
             index_store.save()
 
@@ -217,9 +219,11 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
         if jobs_list:
             if jobs_wanted > 1 and len(jobs_list) > 1:
                 # Workers get the rules and facts once, through the pool initializer
-                # (with fork they are inherited, not pickled).
-                if pool is not None:
-                    pool.shutdown()
+                # (with fork they are inherited, not pickled). Frozen, the inherited
+                # objects are left out of the workers' garbage collections, which would
+                # otherwise write to (and so copy) every page that holds them.
+                gc.freeze()
+                frozen = True
                 pool = _pool(
                     jobs_wanted,
                     _init_worker,
@@ -241,6 +245,8 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     finally:
         if pool is not None:
             pool.shutdown()
+        if frozen:
+            gc.unfreeze()
         # Facts merged (and parts collected) during this run, for the next one.
         for late in (parts_store, merged_store):
             if late is not None:
@@ -252,14 +258,9 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
 
 
 def _pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from backendlint.engine.processes import pool
 
-    try:
-        context = multiprocessing.get_context("fork")
-    except ValueError:  # pragma: no cover - platforms without fork
-        context = multiprocessing.get_context()
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=initializer, initargs=initargs)
+    return pool(jobs, initializer, initargs)
 
 
 def _cache_lookup(store: Store, job: FileJob, facts_digest: str) -> Optional[List[Diagnostic]]:
