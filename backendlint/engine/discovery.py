@@ -181,15 +181,21 @@ def _walk(root: Path, matcher: Matcher, result: Discovery, add) -> None:
             add(current / name)
 
 
-def project_root(paths: List[Path]) -> Path:
-    """The nearest common ancestor of ``paths`` holding a project marker, else that ancestor."""
+def find_project_root(paths: List[Path]) -> Tuple[Path, bool]:
+    """(root, marked): the nearest common ancestor of ``paths`` holding a project marker
+    (marked True), else that ancestor (marked False)."""
     absolutes = [Path(os.path.abspath(p)) for p in paths] or [Path.cwd()]
     dirs = [p if p.is_dir() else p.parent for p in absolutes]
     common = Path(os.path.commonpath([str(d) for d in dirs]))
     for directory in [common, *common.parents]:
         if any((directory / marker).exists() for marker in ROOT_MARKERS):
-            return directory
-    return common
+            return directory, True
+    return common, False
+
+
+def project_root(paths: List[Path]) -> Path:
+    """The nearest common ancestor of ``paths`` holding a project marker, else that ancestor."""
+    return find_project_root(paths)[0]
 
 
 def module_name(path: Path, root: Path, _cache: Dict[Path, bool] = {}) -> Tuple[str, bool]:

@@ -19,7 +19,7 @@ from backendlint.engine.checker import FileJob, check_file, check_source, on_big
 from backendlint.engine.config import Config
 from backendlint.engine.diagnostics import Diagnostic
 from backendlint.engine.facts import ProjectFacts
-from backendlint.engine.discovery import discover, module_name, project_root
+from backendlint.engine.discovery import discover, find_project_root, module_name
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -153,7 +153,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             result.errors.append(f"{path}: {message}")
         files = found.files
         check_paths = paths
-    root = project_root(check_paths)
+    root, marked = find_project_root(check_paths)
     result.root = root
 
     cache_dir = _cache_dir(config, root) if opts.use_cache and not stdin else None
@@ -173,8 +173,10 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             from backendlint.engine.project import build_index
 
             # A whole-project check already discovered the project's files: reuse them.
+            # Without a project marker (pyproject.toml, setup.py, .git...) the named
+            # paths are the project: `check /tmp/x.py` must not index all of /tmp.
             whole = not stdin and len(paths) == 1 and Path(os.path.abspath(paths[0])) == root
-            project_files = files if whole else discover([root], config).files
+            project_files = files if whole or not marked else discover([root], config).files
             index_files = [p for p in project_files if _size(p) <= config.max_file_size]
             triples = [(str(p), _relpath(p, root), module_name(p, root)[0]) for p in index_files]
             index_store = Store(cache_dir, "index.json", warnings)
