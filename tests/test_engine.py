@@ -458,12 +458,27 @@ def test_index_child_passes_its_warnings_on(tmp_path, monkeypatch):
     assert any("cannot write cache" in w for w in child.warnings)
 
 
+@pytest.mark.parametrize("value", [
+    {"a": [1, "x", None, True, 1.5, {"b": []}]}, [], {}, "s",
+    {"a": (1,)}, {1: "int key"}, [float("nan")], {"a": {"b": {2}}}, [object()],
+])
+def test_json_exact_agrees_with_a_round_trip(value):
+    from backendlint.engine.project import json_exact
+
+    try:
+        round_trip = json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        round_trip = False
+    assert json_exact(value) is round_trip
+
+
 def test_in_child_returns_the_result_or_none():
     from backendlint.engine.processes import in_child
 
     assert in_child(lambda: {"a": [1, "b"]}) == {"a": [1, "b"]}
     assert in_child(lambda: 1 / 0) is None
     assert in_child(lambda: os._exit(3)) is None
+    assert in_child(lambda: (lambda: 1)) is None  # a result that cannot be pickled
 
 
 def test_facts_cover_the_project_when_one_file_is_named(tmp_path):
@@ -472,6 +487,24 @@ def test_facts_cover_the_project_when_one_file_is_named(tmp_path):
     assert [d.path for d in result.diagnostics] == ["app/views.py"]
     index = json.loads((root / ".backendlint_cache" / "index.json").read_text())
     assert "app/lib.py" in index
+
+
+def test_without_a_project_marker_the_named_paths_are_the_project(tmp_path):
+    from backendlint.engine.discovery import ROOT_MARKERS
+
+    if any((d / m).exists() for d in [tmp_path, *tmp_path.parents] for m in ROOT_MARKERS):
+        pytest.skip("a project marker above the temporary directory")
+    loose = tmp_path / "loose"
+    for name, text in {"views.py": "known()\n", "lib.py": "def helper():\n    pass\n"}.items():
+        (loose / name).parent.mkdir(parents=True, exist_ok=True)
+        (loose / name).write_text(text)
+    # `check /tmp/x.py` must not index the whole of /tmp: lib.py is not read.
+    assert check(loose, paths=["views.py"]).diagnostics == []
+    assert [d.path for d in check(loose, paths=["views.py", "lib.py"]).diagnostics] == ["views.py"]
+    assert [d.path for d in check(loose).diagnostics] == ["views.py"]
+    # With a marker, the project around a named file is indexed.
+    (loose / "setup.py").write_text("")
+    assert [d.path for d in check(loose, paths=["views.py"]).diagnostics] == ["views.py"]
 
 
 def test_corrupt_cache_is_a_warning(tmp_path):

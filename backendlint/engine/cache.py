@@ -66,6 +66,14 @@ class Store:
         if self.entries.pop(key, None) is not None:
             self.dirty = True
 
+    def release(self) -> None:
+        """Drop the entries from memory: a saved store reads them again on next use, an
+        in-memory one (no directory) forgets them."""
+        if self.directory is not None and not self.dirty:
+            self._entries = None
+        elif self.directory is None:
+            self._entries = {}
+
     def save(self) -> None:
         if self.directory is None or not self.dirty:
             return

@@ -6,6 +6,11 @@ instead of unpickling them.
 
 from __future__ import annotations
 
+import marshal
+import os
+import pickle
+import sys
+import tempfile
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,34 +41,44 @@ def in_child(fn: Callable[[], Any]) -> Optional[Any]:
 
     For work that leaves a big, fragmented heap behind: building the project index
     parses every file of the project with ``ast``, and the freed trees interleaved with
-    the facts kept the parent's memory high for the whole run.
+    the facts kept the parent's memory high for the whole run. The result travels
+    through a temporary file that the parent reads once the child has exited, so the
+    two heaps are never both at their largest.
     """
     context = _context()
     if context is None:  # pragma: no cover
         return None
-    receiver, sender = context.Pipe(duplex=False)
+    fd, path = tempfile.mkstemp(prefix="backendlint-", suffix=".pickle")
+    os.close(fd)
 
     def target() -> None:
         try:
-            result = ("ok", fn())
-        except BaseException as exc:  # noqa: BLE001 - the parent falls back
-            result = ("error", repr(exc))
-        try:
-            sender.send(result)
-        finally:
-            sender.close()
+            result = fn()
+            try:
+                # marshal keeps the exact built-in types and, unlike pickle, no memo of
+                # every object written (tens of MB for a big project's facts).
+                blob = b"M" + marshal.dumps(result)
+            except ValueError:
+                blob = b"P" + pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            del result
+            with open(path, "wb") as fh:
+                fh.write(blob)
+        except BaseException:  # noqa: BLE001 - the parent falls back
+            sys.exit(1)
 
-    child = context.Process(target=target, name="backendlint-index")
     try:
+        child = context.Process(target=target, name="backendlint-index")
         child.start()
-    except OSError:
-        return None
-    sender.close()
-    try:
-        status, value = receiver.recv()
-    except (EOFError, OSError):
-        status, value = "error", None
-    finally:
-        receiver.close()
         child.join()
-    return value if status == "ok" else None
+        if child.exitcode != 0:
+            return None
+        with open(path, "rb") as fh:
+            blob = fh.read()
+        return marshal.loads(memoryview(blob)[1:]) if blob[:1] == b"M" else pickle.loads(memoryview(blob)[1:])
+    except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+        return None
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -189,6 +189,8 @@ class _Index:
         for s in (self.store, self.parts_store, self.merged_store):
             if s is not None:
                 s.save()
+                s.release()  # room for the result's serialisation
+        merger.release()
         return data, digests, [w[n:] for w, n in zip(warnings, before)]
 
 
@@ -234,6 +236,11 @@ class _Merger:
             self._parts = parts
         return self._parts
 
+    def release(self) -> None:
+        """Forget the parts (every kind is merged)."""
+        self._parts = None
+        self.ordered = []
+
     def __call__(self, kind: str) -> Any:
         digest = self.digests[kind]
         cached = self.merged_store.get(kind) if self.merged_store is not None else None
@@ -242,11 +249,30 @@ class _Merger:
         collector = collectors([kind])[0]
         parts = {rel: p[kind] for rel, p in self._all_parts().items() if kind in p}
         merged = collector.merge(parts)
-        if self.merged_store is not None:
-            try:
-                text = json.dumps(merged, sort_keys=True)
-                if json.loads(text) == merged:
-                    self.merged_store.put(kind, {"digest": digest, "data": merged})
-            except (TypeError, ValueError):
-                pass
+        # Only a fact that survives a JSON round trip unchanged is cached (so the cached
+        # copy is exactly what merge returns); checked by walking it, without a copy.
+        if self.merged_store is not None and self.merged_store.directory is not None and json_exact(merged):
+            self.merged_store.put(kind, {"digest": digest, "data": merged})
         return merged
+
+
+def json_exact(value: Any) -> bool:
+    """True when ``json.loads(json.dumps(value)) == value``: only dicts with str keys,
+    lists, str, int, bool, None and finite floats (no tuples, sets or other objects)."""
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            if not all(type(k) is str for k in item):
+                return False
+            push(item.values())
+        elif kind is list:
+            push(item)
+        elif kind is float:
+            if item != item or item in (float("inf"), float("-inf")):
+                return False
+        elif kind not in (str, int, bool) and item is not None:
+            return False
+    return True
