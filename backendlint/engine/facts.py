@@ -14,7 +14,7 @@ LibCST parse. Each part must be JSON-serialisable (it is cached).
 from __future__ import annotations
 
 import ast
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 
 class ProjectFacts:
@@ -104,6 +104,29 @@ def all_nodes(tree: ast.AST) -> List[ast.AST]:
                         append(item)
     tree._backendlint_nodes = out  # type: ignore[attr-defined]
     return out
+
+
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def body_nodes(stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
+    """The nodes of a body (depth first, last statement first), not entering nested
+    function, class or lambda definitions (their bodies run elsewhere)."""
+    stack = list(stmts)
+    pop, push = stack.pop, stack.append
+    AST = ast.AST
+    while stack:
+        node = pop()
+        yield node
+        for name in node._fields:  # ast.iter_child_nodes, without its generator cost
+            value = getattr(node, name, None)
+            if isinstance(value, AST):
+                if not isinstance(value, _NESTED_SCOPES):
+                    push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, AST) and not isinstance(item, _NESTED_SCOPES):
+                        push(item)
 
 
 def nodes_of(tree: ast.AST, types) -> List[ast.AST]:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.facts import FactCollector, all_nodes, body_nodes, nodes_of, register
 from backendlint.knowledge import creates as _creates
 from backendlint.knowledge.models import AstImports, ast_dotted
 from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, NON_ORM_PREFIXES, SESSION_NAMES
@@ -582,14 +582,7 @@ def _reset_lists(stmts: Sequence[ast.stmt]) -> set:
     return names
 
 
-def _body_nodes(stmts: Sequence[ast.stmt]):
-    stack = list(stmts)
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                stack.append(child)
+_body_nodes = body_nodes  # shared with the other collectors
 
 
 def _whole_body_atomic(scan: _FunctionScan) -> bool:
@@ -632,9 +625,8 @@ class EffectSummaries(FactCollector):
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
         is_package = relpath.endswith("__init__.py")
         imports = AstImports(module_name, is_package)
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                imports.add(node)
+        for node in nodes_of(tree, (ast.Import, ast.ImportFrom)):
+            imports.add(node)
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 imports.local(node.name)
@@ -700,12 +692,10 @@ _PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "sette
 def _references(tree: ast.Module) -> List[str]:
     """Names used as values rather than called (``path("x", views.create)``,
     ``signal.connect(handler)``, ``callbacks = [f]``): such functions run from elsewhere."""
-    called = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            called.add(id(node.func))
+    nodes = all_nodes(tree)  # the walk the collectors share
+    called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
     out = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if id(node) in called:
             continue
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):

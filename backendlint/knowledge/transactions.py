@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import ast_dotted, FactCollector, register
+from backendlint.engine.facts import ast_dotted, body_nodes, FactCollector, nodes_of, register
 from backendlint.engine.imports import dotted_name
 
 FACT_KIND = "transaction_wrappers"
@@ -279,8 +279,8 @@ def _ast_bindings(tree: ast.Module, module_name: str, is_package: bool) -> Dict[
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             table.local(node.name)
-    for node in ast.walk(tree):
-        table.add(node)  # imports anywhere in the file; other nodes are ignored
+    for node in nodes_of(tree, (ast.Import, ast.ImportFrom)):
+        table.add(node)  # imports anywhere in the file
     return table.bindings
 
 
@@ -298,16 +298,7 @@ def _resolve(bindings: Dict[str, str], node: ast.AST) -> Optional[str]:
     return f"{bound}.{rest}" if rest else bound
 
 
-def _body_nodes(stmts: Sequence[ast.stmt]):
-    """Nodes of a body, not entering nested function/class definitions."""
-    work = list(stmts)
-    while work:
-        node = work.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                continue
-            work.append(child)
+_body_nodes = body_nodes  # shared with the other collectors
 
 
 def _item_refs(bindings: Dict[str, str], expr: ast.expr) -> Tuple[bool, List[str]]:
