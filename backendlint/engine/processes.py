@@ -48,7 +48,7 @@ def in_child(fn: Callable[[], Any]) -> Optional[Any]:
     context = _context()
     if context is None:  # pragma: no cover
         return None
-    fd, path = tempfile.mkstemp(prefix="backendlint-", suffix=".pickle")
+    fd, path = tempfile.mkstemp(prefix="backendlint-", suffix=".result")
     os.close(fd)
 
     def target() -> None:
@@ -57,17 +57,18 @@ def in_child(fn: Callable[[], Any]) -> Optional[Any]:
             try:
                 # marshal keeps the exact built-in types and, unlike pickle, no memo of
                 # every object written (tens of MB for a big project's facts).
-                blob = b"M" + marshal.dumps(result)
+                tag, blob = b"M", marshal.dumps(result)
             except ValueError:
-                blob = b"P" + pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+                tag, blob = b"P", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
             del result
             with open(path, "wb") as fh:
+                fh.write(tag)
                 fh.write(blob)
         except BaseException:  # noqa: BLE001 - the parent falls back
             sys.exit(1)
 
     try:
-        child = context.Process(target=target, name="backendlint-index")
+        child = context.Process(target=target, name="backendlint-child")
         child.start()
         child.join()
         if child.exitcode != 0:

@@ -137,7 +137,7 @@ class _Index:
         if self.todo:
             args = [t[0] for t in self.todo]
             own = None
-            if pool is None and jobs > 1 and len(args) > ISOLATE_MIN:
+            if pool is None and jobs > 1 and len(args) > 50:
                 from backendlint.engine.processes import pool as make_pool
 
                 own = pool = make_pool(jobs)
