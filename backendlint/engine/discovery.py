@@ -193,11 +193,6 @@ def find_project_root(paths: List[Path]) -> Tuple[Path, bool]:
     return common, False
 
 
-def project_root(paths: List[Path]) -> Path:
-    """The nearest common ancestor of ``paths`` holding a project marker, else that ancestor."""
-    return find_project_root(paths)[0]
-
-
 def module_name(path: Path, root: Path, _cache: Dict[Path, bool] = {}) -> Tuple[str, bool]:
     """Dotted module name of ``path`` (walking up ``__init__.py`` packages) and whether it is a package."""
     path = Path(os.path.abspath(path))
