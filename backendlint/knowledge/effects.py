@@ -978,9 +978,14 @@ def handler_callee(ctx, call, bindings, class_key: Optional[str], self_key: Opti
     summaries = ctx.facts.get(FACT_KIND) if ctx.facts is not None else None
     if not summaries:
         return None
-    memo = ctx.memo.get("effects.resolver")
+    # Per run (it depends on the facts only): a set of every project function is too
+    # costly to build again for each file.
+    memos = getattr(ctx.facts, "memo", None)
+    if memos is None:
+        memos = ctx.memo
+    memo = memos.get("effects.resolver")
     if memo is None:
-        memo = ctx.memo["effects.resolver"] = resolver(summaries)
+        memo = memos["effects.resolver"] = resolver(summaries)
     desc = cst_descriptor(ctx, call, bindings, class_key is not None)
     if desc is None:
         return None
