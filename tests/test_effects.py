@@ -338,6 +338,37 @@ def test_bl201_local_name_shadowing_module_is_opaque(tmp_path):
     assert _bl201(tmp_path, files) == []
 
 
+def test_bl201_follows_a_helper_defined_below_the_handler(tmp_path):
+    files = dict(LAYERED)
+    files["shop/api.py"] = """
+        from fastapi import APIRouter
+        from shop.models import Order
+
+        router = APIRouter()
+
+        @router.post("/orders")
+        def post_order(payload: dict):
+            return place(payload)
+
+        @router.post("/orders/shadowed")
+        def post_shadowed(payload: dict, place=None):
+            return place(payload)
+
+        @router.post("/orders/local")
+        def post_local(payload: dict):
+            place = dict
+            return place(payload)
+
+        def place(payload):
+            order = Order(ref=payload["ref"])
+            order.save()
+            return order
+    """
+    found = _bl201(tmp_path, files)
+    assert [(p, line) for p, line, _ in found] == [("shop/api.py", 8)]
+    assert "calls place() (shop/api.py:20), which creates Order (shop/api.py:22)" in found[0][2]
+
+
 def test_bl201_callee_effects_named_once_and_ping_is_not_a_create(tmp_path):
     files = {
         "hooks/__init__.py": "",

@@ -973,8 +973,10 @@ def cst_descriptor(ctx, call, bindings, in_class: bool) -> Optional[list]:
     return ["q", q] if q else None
 
 
-def handler_callee(ctx, call, bindings, class_key: Optional[str], self_key: Optional[str] = None):
-    """(callee key, summaries) when ``call`` is resolved to a project function with a summary."""
+def handler_callee(ctx, call, bindings, class_key: Optional[str], self_key: Optional[str] = None, func=None):
+    """(callee key, summaries) when ``call`` is resolved to a project function with a summary.
+
+    ``func`` is the function making the call: its parameters shadow module functions."""
     summaries = ctx.facts.get(FACT_KIND) if ctx.facts is not None else None
     if not summaries:
         return None
@@ -987,9 +989,29 @@ def handler_callee(ctx, call, bindings, class_key: Optional[str], self_key: Opti
     if memo is None:
         memo = memos["effects.resolver"] = resolver(summaries)
     desc = cst_descriptor(ctx, call, bindings, class_key is not None)
-    if desc is None:
-        return None
-    target = memo.resolve(desc, class_key)
+    target = memo.resolve(desc, class_key) if desc is not None else None
+    if target is None:
+        target = _module_function_below(ctx, call, bindings, func, memo)
     if target is None or target == self_key:
         return None
     return target, summaries
+
+
+def _module_function_below(ctx, call, bindings, func, res: _Resolver) -> Optional[str]:
+    """``helper()`` where this module defines ``helper`` below the caller: the import
+    table learns module-level definitions only as the traversal reaches them."""
+    import libcst as cst
+
+    target = call.func
+    if not isinstance(target, cst.Name) or ctx.qualified(target):
+        return None
+    name = target.value
+    if name in bindings.values or name in bindings.annotations:
+        return None  # a local variable
+    params = getattr(func, "params", None)
+    if params is not None:
+        every = (*params.posonly_params, *params.params, *params.kwonly_params, params.star_arg, params.star_kwarg)
+        if any(isinstance(p, cst.Param) and p.name.value == name for p in every):
+            return None
+    local = f"{ctx.module_name}.{name}" if ctx.module_name else name
+    return res.resolve(["q", local], None)

@@ -74,6 +74,7 @@ class Analysis:
     class_key: Optional[str] = None  # "module.Class" of a handler method (effect summaries)
     self_key: Optional[str] = None  # the handler's own summary key
     callee_labels: Set[str] = field(default_factory=set)  # what project calls were found to do
+    func: object = None  # the handler's FunctionDef
 
 
 class NonIdempotentPost(Rule):
@@ -135,6 +136,7 @@ class NonIdempotentPost(Rule):
         methods = handlers.handler_methods(ctx, node)
         analysis = Analysis(ctx, side_effects.local_bindings(node), set(methods) if methods else None)
         analysis.scope = orm.OrmScope(ctx, node)
+        analysis.func = node
         if len(classes) == 1:
             analysis.class_key = f"{ctx.module_name}.{classes[0].name.value}"
             analysis.self_key = f"{analysis.class_key}.{node.name.value}"
@@ -511,7 +513,7 @@ class NonIdempotentPost(Rule):
     def _project_call(self, a: Analysis, call: cst.Call, state: State) -> None:
         """A call to a project function that (itself or through its callees) creates state
         with no guard of its own (effect summaries)."""
-        found = effects.handler_callee(self.ctx, call, a.bindings, a.class_key, a.self_key)
+        found = effects.handler_callee(self.ctx, call, a.bindings, a.class_key, a.self_key, a.func)
         if found is None:
             return
         target, summaries = found

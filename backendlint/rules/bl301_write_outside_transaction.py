@@ -976,20 +976,8 @@ class WriteOutsideTransaction(Rule):
                 return None
             if not bindings:
                 bindings.append(side_effects.local_bindings(func))
-            found = effects.handler_callee(self.ctx, call, bindings[0], class_key, self_key)
+            found = effects.handler_callee(self.ctx, call, bindings[0], class_key, self_key, func)
             key = found[0] if found is not None else None
-            if key is None and isinstance(target, cst.Name) and not self.ctx.qualified(target):
-                # A function of this module defined below the caller (the import table
-                # learns module-level defs as the traversal reaches them).
-                name = target.value
-                params = func.params
-                shadowed = any(
-                    p.name.value == name
-                    for p in (*params.posonly_params, *params.params, *params.kwonly_params)
-                )
-                if not shadowed and name not in bindings[0].values and name not in bindings[0].annotations:
-                    local = f"{self.ctx.module_name}.{name}" if self.ctx.module_name else name
-                    key = local if local != self_key else None
             if key is None or key not in self.callees:
                 return None
             label = f"{orm.render(call.func)}()"
