@@ -99,3 +99,25 @@ def test_bl301_admits_operations_spelled_across_lines(source):
 ])
 def test_bl301_skips_write_verbs_that_are_not_method_calls(source):
     assert not admitted(WriteOutsideTransaction, source)
+
+
+@pytest.mark.parametrize("relpath,is_test", [
+    ("shop/tests/test_views.py", True),
+    ("shop/test/helpers.py", True),
+    ("shop/testing/fake_app.py", True),
+    ("shop/test_views.py", True),
+    ("shop/views_test.py", True),
+    ("shop/views_tests.py", True),
+    ("shop/tests.py", True),
+    ("conftest.py", True),
+    ("shop\\tests\\views.py", True),
+    ("shop/views.py", False),
+    ("shop/contest.py", False),
+    ("shop/latest/views.py", False),
+    ("shop/attestation.py", False),
+])
+def test_rules_that_leave_tests_alone_agree_on_what_a_test_is(relpath, is_test):
+    from backendlint.rules.bl401_n_plus_one import NPlusOne
+    from backendlint.rules.bl402_query_in_loop import QueryInLoop
+
+    assert [rule.skips_path(relpath) for rule in (NonIdempotentPost, WriteOutsideTransaction, NPlusOne, QueryInLoop)] == [is_test] * 4

@@ -32,6 +32,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tup
 import libcst as cst
 
 from backendlint.knowledge.models import KIND, SINGLE, resolve_ref
+from backendlint.knowledge.paths import is_test_path
 
 EMPTY: FrozenSet = frozenset()
 
@@ -2109,16 +2110,9 @@ def is_migration(relpath: str) -> bool:
     return "migrations" in parts[:-1] or ("versions" in parts[:-1] and ("alembic" in parts or "migrations" in parts))
 
 
-def is_test(relpath: str) -> bool:
-    parts = relpath.split("/")
-    name = parts[-1]
-    return (any(p in ("tests", "test", "testing") for p in parts[:-1]) or name.startswith("test_")
-            or name.endswith("_test.py") or name.endswith("_tests.py") or name in ("tests.py", "conftest.py"))
-
-
 def skipped_path(relpath: str) -> bool:
     """Migrations run once and tests on a handful of rows: neither rule reports there."""
-    return is_migration(relpath) or is_test(relpath)
+    return is_migration(relpath) or is_test_path(relpath)
 
 
 def analysis(ctx) -> FileAnalysis:

@@ -12,6 +12,7 @@ from backendlint.engine.imports import dotted_name
 from backendlint.engine.rule import Option, Rule
 from backendlint.engine.traversal import walk
 from backendlint.knowledge import creates, effects, handlers, orm, side_effects
+from backendlint.knowledge.paths import is_test_path
 from backendlint.knowledge.side_effects import Bindings, SideEffect
 
 GUARD_HINT = "(Idempotency-Key header, get_or_create, or upsert)"
@@ -99,13 +100,13 @@ class NonIdempotentPost(Rule):
 
     @classmethod
     def skips_path(cls, relpath: str) -> bool:
-        return _is_test_path(relpath)
+        return is_test_path(relpath)
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
         self.extra_guards = tuple(self.opts.get("guards") or ())
         self.file_mentions_idempotency = "idempot" in ctx.source.lower()
-        self.in_tests = _is_test_path(ctx.relpath)
+        self.in_tests = is_test_path(ctx.relpath)
 
     # ------------------------------------------------------------------------------
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -681,13 +682,6 @@ class NonIdempotentPost(Rule):
 
 
 # ----------------------------------------------------------------------------------------
-def _is_test_path(relpath: str) -> bool:
-    """Handlers in test code (fake apps, dummy plugins) are scaffolding, not endpoints."""
-    parts = relpath.replace("\\", "/").split("/")
-    name = parts[-1]
-    if name.startswith("test_") or name.endswith("_test.py") or name in ("conftest.py", "tests.py"):
-        return True
-    return any(part in ("tests", "test", "testing") for part in parts[:-1])
 
 
 def _same_model(a: str, b: str) -> bool:

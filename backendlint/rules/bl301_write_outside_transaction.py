@@ -28,6 +28,7 @@ from backendlint.engine.traversal import walk
 from backendlint.knowledge import effects, orm, settings, side_effects, transactions
 from backendlint.knowledge.creates import is_log_model
 from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
+from backendlint.knowledge.paths import is_test_path
 
 try:  # shared with BL201 (catalog: "View (Django)")
     from backendlint.knowledge.handlers import is_django_view_class, is_view
@@ -443,12 +444,6 @@ class _FunctionAnalysis:
 
 
 # -- the rule ------------------------------------------------------------------------------
-def _is_test_path(relpath: str) -> bool:
-    parts = relpath.replace("\\", "/").split("/")
-    name = parts[-1]
-    if any(p in ("tests", "test", "testing") for p in parts[:-1]):
-        return True
-    return name.startswith("test_") or name.endswith(("_test.py", "_tests.py")) or name in ("tests.py", "conftest.py")
 
 
 def _is_migration(relpath: str, source: str) -> bool:
@@ -614,7 +609,7 @@ def _callee_writers(facts, extra: Sequence[str]) -> Dict[str, tuple]:
         kind = flavour.get(relpath, "")
         if kind == "sa" or (kind != "dj" and not django_project):
             return False
-        return not _is_test_path(relpath) and "migrations" not in relpath.split("/")
+        return not is_test_path(relpath) and "migrations" not in relpath.split("/")
 
     whole = set(summaries.get("tx") or ())
     for name, decorators in (summaries.get("decorators") or {}).items():
@@ -763,7 +758,7 @@ class WriteOutsideTransaction(Rule):
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
-        self.skip = _is_migration(ctx.relpath, ctx.source) or _is_test_path(ctx.relpath)
+        self.skip = _is_migration(ctx.relpath, ctx.source) or is_test_path(ctx.relpath)
         self.tx = transactions.Transactions(ctx, self.opts.get("transaction-wrappers") or ())
         self.atomic_requests = bool(settings.atomic_requests_aliases(ctx.facts))
         self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]]]] = []
@@ -782,7 +777,7 @@ class WriteOutsideTransaction(Rule):
     @classmethod
     def skips_path(cls, relpath: str) -> bool:
         """Tests and migrations directories (alembic ``versions/`` needs the source)."""
-        return _is_test_path(relpath) or "migrations" in relpath.replace("\\", "/").split("/")[:-1]
+        return is_test_path(relpath) or "migrations" in relpath.replace("\\", "/").split("/")[:-1]
 
     @classmethod
     def prefilter_names(cls, facts: Any, options: Optional[Dict[str, Any]] = None) -> FrozenSet[str]:
