@@ -224,9 +224,11 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                 # (with fork they are inherited, not pickled). Frozen, the inherited
                 # objects are left out of the workers' garbage collections, which would
                 # otherwise write to (and so copy) every page that holds them.
+                from backendlint.engine.processes import pool as worker_pool
+
                 gc.freeze()
                 frozen = True
-                pool = _pool(
+                pool = worker_pool(
                     jobs_wanted,
                     _init_worker,
                     ([r.code for r in rules], rule_options, facts.data, str(root), opts.prefilter),
@@ -257,12 +259,6 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     all_diags = _apply_per_file_ignores([d for _, ds in outcomes for d in ds], outcomes, config, root)
     result.diagnostics = all_diags
     return result
-
-
-def _pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
-    from backendlint.engine.processes import pool
-
-    return pool(jobs, initializer, initargs)
 
 
 def _cache_lookup(store: Store, job: FileJob, facts_digest: str) -> Optional[List[Diagnostic]]:

@@ -33,7 +33,7 @@ import libcst as cst
 
 from backendlint.engine.facts import FactCollector, nodes_of, register
 from backendlint.engine.imports import dotted_name
-from backendlint.engine.traversal import TRIVIA, _fields_of
+from backendlint.engine.traversal import children_of
 
 DJANGO = "django"
 SQLALCHEMY = "sqlalchemy"
@@ -155,20 +155,11 @@ _LEAVES = (cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cs
 
 
 def children(node: cst.CSTNode) -> List[cst.CSTNode]:
-    """Direct children of a node, trivia skipped, in field order."""
+    """Direct children of a node, trivia skipped, in field order (the traversal's
+    ``children_of``, with a shortcut for leaves)."""
     if isinstance(node, _LEAVES):
         return []
-    out = []
-    trivia = TRIVIA
-    for field in _fields_of(type(node)):
-        value = getattr(node, field)
-        if isinstance(value, (tuple, list)):
-            for item in value:
-                if type(item) not in trivia and isinstance(item, cst.CSTNode):
-                    out.append(item)
-        elif value is not None and type(value) not in trivia and isinstance(value, cst.CSTNode):
-            out.append(value)
-    return out
+    return children_of(node)
 
 
 _STATEMENT_CONTAINERS = (

@@ -194,7 +194,7 @@ def walk_local(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     The nested def/class/lambda node itself is yielded (its name binds here), its body
     is not. Iterative, trivia skipped.
     """
-    from backendlint.engine.traversal import TRIVIA, _fields_of
+    from backendlint.engine.traversal import children_of
 
     work = [node]
     first = True
@@ -204,17 +204,7 @@ def walk_local(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         if not first and isinstance(current, _SCOPE_TYPES):
             continue
         first = False
-        children = []
-        for field in _fields_of(type(current)):
-            value = getattr(current, field)
-            if isinstance(value, cst.CSTNode):
-                if type(value) not in TRIVIA:
-                    children.append(value)
-            elif isinstance(value, (tuple, list)):
-                for item in value:
-                    if isinstance(item, cst.CSTNode) and type(item) not in TRIVIA:
-                        children.append(item)
-        work.extend(reversed(children))
+        work.extend(reversed(children_of(current)))
 
 
 def statements(suite: Optional[cst.CSTNode]) -> List[cst.CSTNode]:
