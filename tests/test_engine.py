@@ -688,6 +688,30 @@ def test_fact_driven_prefilter_admits_files_naming_project_functions(tmp_path, m
     assert got == [("view.py", 3, "BL903")]
 
 
+class BrokenNames(CallsProjectFunction):
+    code = "BL905"
+    name = "broken-names"
+
+    @classmethod
+    def prefilter_names(cls, facts, options=None):
+        raise KeyError("a bug in the rule's prefilter")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failing_prefilter_names_admit_every_file_and_the_run_goes_on(tmp_path, monkeypatch, jobs):
+    monkeypatch.setattr(registry, "_RULES", [BrokenNames, Flag])
+    root = project(
+        tmp_path,
+        {
+            "lib.py": "def place_order():\n    pass\n",
+            "view.py": "from lib import place_order\n\nplace_order()\n",
+            "flags.py": "flag()\n",
+        },
+    )
+    got = [(d.path, d.line, d.code) for d in check(root, jobs=jobs).diagnostics]
+    assert got == [("flags.py", 1, "BL901"), ("view.py", 3, "BL905")]
+
+
 class WordAndPath(Rule):
     """Reports zap() calls outside tests: a whole-word pattern and a path skip."""
 

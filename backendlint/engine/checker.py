@@ -169,7 +169,9 @@ def select_rules(
             chosen.append(cls)
             continue
         names = _prefilter_names(cls, facts, options)
-        if names:
+        if names is None:  # they could not be computed: the rule sees every file
+            chosen.append(cls)
+        elif names:
             if identifiers is None:
                 identifiers = set(_IDENTIFIER.findall(source))
             if not names.isdisjoint(identifiers):
@@ -177,14 +179,19 @@ def select_rules(
     return chosen
 
 
-def _prefilter_names(cls: type, facts: Any, options: Optional[Dict[str, Any]]) -> frozenset:
+def _prefilter_names(cls: type, facts: Any, options: Optional[Dict[str, Any]]) -> Optional[frozenset]:
+    """The rule's ``prefilter_names``, once per run; None when they raised (a rule's bug
+    must not stop the run, nor hide a file from the rule)."""
     if facts is None:
         return frozenset()
     memo = getattr(facts, "memo", None)
     key = f"prefilter_names:{cls.code}"
     if memo is not None and key in memo:
         return memo[key]
-    names = frozenset(cls.prefilter_names(facts, options))
+    try:
+        names: Optional[frozenset] = frozenset(cls.prefilter_names(facts, options))
+    except Exception:  # noqa: BLE001
+        names = None
     if memo is not None:
         memo[key] = names
     return names

@@ -1,0 +1,121 @@
+"""Worker processes share what the rules derive from the project facts (Rule.prepare).
+
+The parent computes it once before the pool forks; a worker that had to build its own
+copy would hold it privately (and copy the facts' pages it reads building it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from backendlint.engine.config import Config
+from backendlint.engine.run import RunOptions, run
+from backendlint.knowledge import effects, queries
+from backendlint.rules import bl301_write_outside_transaction as bl301
+from tests.helpers import write_project
+
+PROJECT = {
+    "shop/__init__.py": "",
+    "shop/models.py": """
+        from django.db import models
+
+        class Order(models.Model):
+            ref = models.CharField(max_length=20)
+
+        class Line(models.Model):
+            order = models.ForeignKey(Order, on_delete=models.CASCADE)
+            product = models.ForeignKey("Product", on_delete=models.CASCADE)
+
+        class Product(models.Model):
+            name = models.CharField(max_length=20)
+    """,
+    "shop/repository.py": """
+        from shop.models import Line, Order
+
+        def save_order(data):
+            return Order.objects.create(**data)
+
+        def add_line(order, sku):
+            return Line.objects.create(order=order, sku=sku)
+    """,
+    "shop/api.py": """
+        from fastapi import APIRouter
+        from shop.repository import save_order
+
+        router = APIRouter()
+
+        @router.post("/orders")
+        def post_order(payload: dict):
+            return save_order(payload)
+    """,
+    "shop/checkout.py": """
+        from shop.models import Line
+        from shop.repository import add_line, save_order
+
+        def checkout(data):
+            order = save_order(data)
+            add_line(order, data["sku"])
+            return order
+
+        def names():
+            return [line.product.name for line in Line.objects.all()]
+    """,
+}
+
+
+def _check(root: Path, jobs: int):
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = run([Path(".")], Config(base=root), RunOptions(jobs=jobs, use_cache=False))
+    finally:
+        os.chdir(cwd)
+    assert not result.errors
+    return [(d.code, d.path, d.line, d.message) for d in result.diagnostics]
+
+
+@pytest.fixture
+def project(tmp_path):
+    write_project(tmp_path, PROJECT)
+    return tmp_path
+
+
+def test_the_project_has_a_finding_of_every_rule_that_prepares(project):
+    assert {code for code, *_ in _check(project, 1)} == {"BL201", "BL301", "BL401"}
+
+
+def test_workers_use_what_the_parent_prepared(project, monkeypatch):
+    serial = _check(project, 1)
+    parent = os.getpid()
+
+    def parent_only(fn):
+        def wrapper(*args, **kwargs):
+            if os.getpid() != parent:
+                raise AssertionError(f"{fn.__name__} built again in a worker")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(effects, "resolver", parent_only(effects.resolver))
+    monkeypatch.setattr(bl301, "_callee_writers", parent_only(bl301._callee_writers))
+    monkeypatch.setattr(bl301, "_writer_names", parent_only(bl301._writer_names))
+    monkeypatch.setattr(bl301, "_django_model_classes", parent_only(bl301._django_model_classes))
+    monkeypatch.setattr(queries.FactsView, "__init__", parent_only(queries.FactsView.__init__))
+    monkeypatch.setattr(queries.FactsView, "_cache", {})
+    # In-process, the values are built on first use, as before.
+    assert _check(project, 1) == serial
+    # In workers, every one of them was built by the parent: no rule failed.
+    assert _check(project, 2) == serial
+
+
+def test_a_failing_prepare_leaves_the_value_to_first_use(project, monkeypatch):
+    serial = _check(project, 1)
+
+    def broken(cls, facts, options=None):
+        raise RuntimeError("prepare failed")
+
+    monkeypatch.setattr(bl301.WriteOutsideTransaction, "prepare", classmethod(broken))
+    assert _check(project, 2) == serial
