@@ -620,7 +620,7 @@ class EffectSummaries(FactCollector):
     # "class ": files of classes without methods (Django models) still give their bases
     # (BL301 tells model classes apart).
     requires = ("def ", "class ")
-    version = 2
+    version = 3  # 3: the merged fact no longer lists "funcs" (the keys of "where")
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
         is_package = relpath.endswith("__init__.py")
@@ -804,7 +804,6 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
         "creates": {k: v for k, v in exported.items() if v},
         "classes": classes,
         "aliases": aliases,
-        "funcs": sorted(funcs),
         "covered": covered,
         "writes": {k: rec["w"] for k, rec in funcs.items() if rec.get("w")},
         "tx": sorted(k for k, rec in funcs.items() if rec.get("tx")),
@@ -866,7 +865,9 @@ class _Resolver:
 
 
 def resolver(summaries: Dict[str, Any]) -> _Resolver:
-    return _Resolver(set(summaries.get("funcs", ())), summaries.get("classes", {}), summaries.get("aliases", {}))
+    # ``where`` has a key for every project function: the set of functions, without
+    # a copy (a set of them would be built again in every worker process).
+    return _Resolver(summaries.get("where", {}), summaries.get("classes", {}), summaries.get("aliases", {}))
 
 
 def describe_chain(summaries: Dict[str, Any], first: str, chain: list) -> str:
