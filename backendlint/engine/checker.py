@@ -179,6 +179,22 @@ def select_rules(
     return chosen
 
 
+def prepare_rules(rule_classes: Sequence[type], rule_options: Dict[str, Dict[str, Any]], facts: Any, prefilter: bool = True) -> None:
+    """Compute the per-run values the rules derive from the facts (``Rule.prepare`` and
+    the prefilter's names) now, before worker processes fork and would each build their
+    own. A failure here is left for the file that needs the value to report."""
+    if facts is None:
+        return
+    for cls in rule_classes:
+        options = rule_options.get(cls.name)
+        try:
+            if prefilter:
+                _prefilter_names(cls, facts, options)
+            cls.prepare(facts, options)
+        except Exception:  # noqa: BLE001 - reported where the value is used
+            pass
+
+
 def _prefilter_names(cls: type, facts: Any, options: Optional[Dict[str, Any]]) -> Optional[frozenset]:
     """The rule's ``prefilter_names``, once per run; None when they raised (a rule's bug
     must not stop the run, nor hide a file from the rule)."""

@@ -128,6 +128,17 @@ class Rule:
         """
         return frozenset()
 
+    @classmethod
+    def prepare(cls, facts: Any, options: Optional[Dict[str, Any]] = None) -> None:
+        """Compute, once per run, what the rule derives from the project facts (kept in
+        ``facts.memo``, as the rule's lookups do on first use).
+
+        The engine calls this before it starts the worker processes, so that they share
+        one copy instead of each building its own; building it in a worker would also
+        touch, and so copy, the inherited pages of every fact it reads. Anything not
+        prepared is still computed on first use.
+        """
+
     def report(self, node: "cst.CSTNode", message: str) -> None:
         self.ctx.add_report(PendingReport(node, message, self.code, self.name, self.ctx.top, self.ctx.scope()))
 

@@ -15,7 +15,7 @@ import pathspec
 from backendlint import __version__
 from backendlint.engine import registry
 from backendlint.engine.cache import Store
-from backendlint.engine.checker import FileJob, check_file, check_source, on_big_stack
+from backendlint.engine.checker import FileJob, check_file, check_source, on_big_stack, prepare_rules
 from backendlint.engine.config import Config
 from backendlint.engine.diagnostics import Diagnostic
 from backendlint.engine.facts import ProjectFacts
@@ -81,11 +81,12 @@ def _job(path: Path, root: Path, display: Optional[str] = None) -> FileJob:
 _W: Dict[str, Any] = {}
 
 
-def _init_worker(codes: List[str], rule_options, facts_data, root: str, prefilter: bool) -> None:
+def _init_worker(codes: List[str], rule_options, facts_data, root: str, prefilter: bool, memo=None) -> None:
     by_code = {r.code: r for r in registry.all_rules()}
     _W["rules"] = [by_code[c] for c in codes]
     _W["options"] = rule_options
     _W["facts"] = ProjectFacts(facts_data, root)
+    _W["facts"].memo = dict(memo or {})  # what the rules prepared in the parent
     _W["prefilter"] = prefilter
     import libcst  # noqa: F401  (import once per worker, not per file)
 
@@ -221,17 +222,20 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
         if jobs_list:
             if jobs_wanted > 1 and len(jobs_list) > 1:
                 # Workers get the rules and facts once, through the pool initializer
-                # (with fork they are inherited, not pickled). Frozen, the inherited
-                # objects are left out of the workers' garbage collections, which would
-                # otherwise write to (and so copy) every page that holds them.
+                # (with fork they are inherited, not pickled), with what the rules
+                # derive from the facts already computed (Rule.prepare), to share one
+                # copy. Frozen, the inherited objects are left out of the workers'
+                # garbage collections, which would otherwise write to (and so copy)
+                # every page that holds them.
                 from backendlint.engine.processes import pool as worker_pool
 
+                prepare_rules(rules, rule_options, facts, opts.prefilter)
                 gc.freeze()
                 frozen = True
                 pool = worker_pool(
                     jobs_wanted,
                     _init_worker,
-                    ([r.code for r in rules], rule_options, facts.data, str(root), opts.prefilter),
+                    ([r.code for r in rules], rule_options, facts.data, str(root), opts.prefilter, facts.memo),
                 )
                 size = max(1, min(32, len(jobs_list) // (jobs_wanted * 8) or 1))
                 checked = []

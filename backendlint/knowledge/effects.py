@@ -864,6 +864,21 @@ class _Resolver:
         return None
 
 
+def run_resolver(facts, fallback_memo: Optional[dict] = None) -> Optional[_Resolver]:
+    """The resolver over the project's summaries, built once per run (kept in
+    ``facts.memo``; rules call this from their ``prepare``, so worker processes share it)."""
+    summaries = facts.get(FACT_KIND) if facts is not None else None
+    if not summaries:
+        return None
+    memos = getattr(facts, "memo", None)
+    if memos is None:
+        memos = fallback_memo if fallback_memo is not None else {}
+    found = memos.get("effects.resolver")
+    if found is None:
+        found = memos["effects.resolver"] = resolver(summaries)
+    return found
+
+
 def resolver(summaries: Dict[str, Any]) -> _Resolver:
     # ``where`` has a key for every project function: the set of functions, without
     # a copy (a set of them would be built again in every worker process).
@@ -981,14 +996,7 @@ def handler_callee(ctx, call, bindings, class_key: Optional[str], self_key: Opti
     summaries = ctx.facts.get(FACT_KIND) if ctx.facts is not None else None
     if not summaries:
         return None
-    # Per run (it depends on the facts only): a set of every project function is too
-    # costly to build again for each file.
-    memos = getattr(ctx.facts, "memo", None)
-    if memos is None:
-        memos = ctx.memo
-    memo = memos.get("effects.resolver")
-    if memo is None:
-        memo = memos["effects.resolver"] = resolver(summaries)
+    memo = run_resolver(ctx.facts, ctx.memo)
     desc = cst_descriptor(ctx, call, bindings, class_key is not None)
     target = memo.resolve(desc, class_key) if desc is not None else None
     if target is None:

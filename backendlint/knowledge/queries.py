@@ -2081,6 +2081,10 @@ class LoopCollector:
     def skips_path(cls, relpath: str) -> bool:
         return skipped_path(relpath)
 
+    @classmethod
+    def prepare(cls, facts, options=None) -> None:
+        FactsView.of(facts.get(KIND))
+
     def visit_For(self, node: cst.For) -> None:
         self._note_loop()
 

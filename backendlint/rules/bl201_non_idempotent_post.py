@@ -102,6 +102,10 @@ class NonIdempotentPost(Rule):
     def skips_path(cls, relpath: str) -> bool:
         return is_test_path(relpath)
 
+    @classmethod
+    def prepare(cls, facts, options=None) -> None:
+        effects.run_resolver(facts)  # follows handlers' calls into project functions
+
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
         self.extra_guards = tuple(self.opts.get("guards") or ())

@@ -698,7 +698,13 @@ def django_model_classes(facts) -> FrozenSet[str]:
     memo = getattr(facts, "memo", None)
     if memo is not None and "bl301.models" in memo:
         return memo["bl301.models"]
-    classes = (facts.get(effects.FACT_KIND) or {}).get("classes") or {}
+    result = _django_model_classes((facts.get(effects.FACT_KIND) or {}).get("classes") or {})
+    if memo is not None:
+        memo["bl301.models"] = result
+    return result
+
+
+def _django_model_classes(classes: Dict[str, List[str]]) -> FrozenSet[str]:
     found: set = set()
     pending = dict(classes)
     for _ in range(16):
@@ -716,10 +722,7 @@ def django_model_classes(facts) -> FrozenSet[str]:
                     break
         if not grown:
             break
-    result = frozenset(found)
-    if memo is not None:
-        memo["bl301.models"] = result
-    return result
+    return frozenset(found)
 
 
 def _call_note(value: tuple) -> str:
@@ -784,6 +787,12 @@ class WriteOutsideTransaction(Rule):
         """A file that calls a project function writing outside a transaction of its own can
         hold a finding without any write verb of its own (two such calls)."""
         return writer_names(facts, tuple((options or {}).get("transaction-wrappers") or ()))
+
+    @classmethod
+    def prepare(cls, facts: Any, options: Optional[Dict[str, Any]] = None) -> None:
+        writer_names(facts, tuple((options or {}).get("transaction-wrappers") or ()))  # and callee_writers
+        django_model_classes(facts)
+        effects.run_resolver(facts)
 
     # -- coverage of a whole function ----------------------------------------------------
     def _classes(self) -> List[cst.ClassDef]:
