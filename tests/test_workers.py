@@ -1,16 +1,22 @@
-"""Worker processes share what the rules derive from the project facts (Rule.prepare).
+"""Memory of the checking processes.
 
-The parent computes it once before the pool forks; a worker that had to build its own
-copy would hold it privately (and copy the facts' pages it reads building it).
+Worker processes share what the rules derive from the project facts (Rule.prepare): the
+parent computes it once before the pool forks; a worker that had to build its own copy
+would hold it privately (and copy the facts' pages it reads building it). And a checked
+file's syntax tree is freed as soon as the file is done.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
+import libcst as cst
 import pytest
 
+from backendlint.engine import registry
+from backendlint.engine.checker import check_file
 from backendlint.engine.config import Config
 from backendlint.engine.run import RunOptions, run
 from backendlint.knowledge import effects, queries
@@ -119,3 +125,28 @@ def test_a_failing_prepare_leaves_the_value_to_first_use(project, monkeypatch):
 
     monkeypatch.setattr(bl301.WriteOutsideTransaction, "prepare", classmethod(broken))
     assert _check(project, 2) == serial
+
+
+def test_a_checked_files_tree_is_freed_without_the_garbage_collector(project):
+    # A reference cycle through the file's context (the N+1 analysis in its memo points
+    # back at it) kept each tree alive until the collector's next full pass, when
+    # several big trees could be alive at once.
+    from backendlint.engine.project import build_index
+    from backendlint.engine.cache import Store
+    from backendlint.engine.run import _job
+
+    rules = registry.all_rules()
+    files = sorted(project.rglob("*.py"))
+    triples = [(str(p), p.relative_to(project).as_posix(), _job(p, project).module_name) for p in files]
+    facts, _ = build_index(triples, sorted({k for r in rules for k in r.facts}), Store(None, "index.json", []))
+    gc.collect()
+    gc.disable()
+    try:
+        found = []
+        for path in files:
+            found += check_file(_job(path, project), rules, {}, facts)[0]
+        alive = [o for o in gc.get_objects() if type(o) is cst.Module]
+    finally:
+        gc.enable()
+    assert {d.code for d in found} == {"BL201", "BL301", "BL401"}
+    assert alive == []

@@ -231,7 +231,6 @@ def check_source(
     import libcst as cst
 
     from backendlint.engine.context import FileContext
-    from backendlint.engine.traversal import Dispatcher
 
     try:
         module = parse(source)
@@ -256,6 +255,15 @@ def check_source(
         facts=facts,
         import_aliases=IMPORT_ALIASES,
     )
+    try:
+        return _run_rules(job, source, module, ctx, chosen, rule_options)
+    finally:
+        ctx.release()
+
+
+def _run_rules(job: FileJob, source: str, module, ctx, chosen: Sequence[type], rule_options) -> List[Diagnostic]:
+    from backendlint.engine.traversal import Dispatcher
+
     rules = []
     diagnostics: List[Diagnostic] = []
     for cls in chosen:

@@ -79,3 +79,15 @@ class FileContext:
 
     def add_report(self, report: PendingReport) -> None:
         self.reports.append(report)
+
+    def release(self) -> None:
+        """Forget the file's tree and everything derived from it, once it is checked.
+
+        Some memo values point back at this context (the N+1 analysis does), and
+        rules point at it too: such a cycle would keep the whole syntax tree alive
+        until the garbage collector's next full pass, by then with other trees."""
+        self.memo.clear()
+        self.reports = []
+        self.stack = []
+        self.top = None
+        self.module = None  # type: ignore[assignment]
