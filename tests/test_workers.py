@@ -150,3 +150,26 @@ def test_a_checked_files_tree_is_freed_without_the_garbage_collector(project):
         gc.enable()
     assert {d.code for d in found} == {"BL201", "BL301", "BL401"}
     assert alive == []
+
+
+def test_the_index_makes_no_reference_cycles(project):
+    # The index runs with the garbage collector off (project.without_gc): that is only
+    # safe while collecting and merging leave no cycles behind, so reference counting
+    # frees every ast tree and temporary.
+    from backendlint.engine.facts import collectors
+    from backendlint.engine.project import _collect_one
+
+    kinds = [c.kind for c in collectors()]
+    here = Path(__file__).resolve().parents[1]
+    files = [(p, here) for p in sorted((here / "backendlint").rglob("*.py"))]
+    files += [(p, project) for p in sorted(project.rglob("*.py"))]
+    gc.collect()
+    gc.disable()
+    try:
+        results = [_collect_one((str(p), p.relative_to(root).as_posix(), "m", kinds)) for p, root in files]
+        merged = [c.merge({rel: parts[c.kind] for rel, _, parts in results if c.kind in parts}) for c in collectors()]
+        del results, merged
+        garbage = gc.collect()
+    finally:
+        gc.enable()
+    assert garbage == 0

@@ -106,6 +106,12 @@ def all_nodes(tree: ast.AST) -> List[ast.AST]:
     return out
 
 
+def release_nodes(tree: ast.AST) -> None:
+    """Drop the walk ``all_nodes`` kept on the tree: it holds the tree itself, a cycle
+    that would keep the whole tree alive until the garbage collector's next full pass."""
+    tree.__dict__.pop("_backendlint_nodes", None)
+
+
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
