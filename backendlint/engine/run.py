@@ -242,6 +242,12 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                 for part in pool.map(_check_batch, _batches(jobs_list, size)):
                     checked.extend(part)
             else:
+                if len(jobs_list) >= 50:
+                    # The facts (and whatever the run holds so far) live to the end:
+                    # frozen, the collector's full passes, many in a long check, skip them.
+                    gc.collect()
+                    gc.freeze()
+                    frozen = True
                 checked = on_big_stack(
                     lambda: [check_file(j, rules, rule_options, facts, opts.prefilter) for j in jobs_list]
                 )
