@@ -745,3 +745,63 @@ def test_word_pattern_and_path_skip_decide_what_is_parsed(tmp_path, monkeypatch)
     assert got == [("a.py", "BL904")]
     unfiltered = [(d.path, d.code) for d in check(root, prefilter=False).diagnostics]
     assert unfiltered == [("a.py", "BL904"), ("b.py", "BL000"), ("tests/test_a.py", "BL000")]
+
+
+# -- the collectors' ast walks ------------------------------------------------------------
+
+
+def _own_functions():
+    here = Path(__file__).resolve().parents[1] / "backendlint"
+    for path in sorted(here.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield node
+
+
+def test_descendants_is_ast_walk():
+    from backendlint.engine.facts import descendants
+
+    for func in _own_functions():
+        assert descendants(func) == list(ast.walk(func))
+
+
+def test_body_statements_are_body_nodes_without_expressions():
+    from backendlint.engine.facts import body_nodes, body_statements
+
+    holds = (ast.stmt, ast.excepthandler, ast.match_case)
+    tricky = ast.parse(textwrap.dedent("""
+        def f(x):
+            def inner():
+                return 1
+            match x:
+                case 1:
+                    y = lambda: 2
+            try:
+                pass
+            except ValueError:
+                with a() as b:
+                    return b
+            else:
+                class C:
+                    z = 3
+            finally:
+                for i in x:
+                    yield i
+    """)).body[0]
+    for func in [tricky, *_own_functions()]:
+        expected = [n for n in body_nodes(func.body) if isinstance(n, holds)]
+        assert list(body_statements(func.body)) == expected
+
+
+def test_returns_value_finds_what_ast_walk_finds():
+    from backendlint.knowledge.models import _returns_value
+
+    samples = ["def f():\n    return\n", "def f():\n    def g():\n        return 1\n", "def f():\n    x = lambda: 1\n",
+               "def f(x):\n    match x:\n        case 1:\n            return x\n",
+               "def f():\n    try:\n        pass\n    except E:\n        return 2\n"]
+    funcs = [ast.parse(s).body[0] for s in samples] + list(_own_functions())
+    for func in funcs:
+        expected = any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(func))
+        assert _returns_value(func) == expected
+    assert [_returns_value(f) for f in funcs[:5]] == [False, True, False, True, True]

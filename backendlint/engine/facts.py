@@ -87,22 +87,29 @@ def all_nodes(tree: ast.AST) -> List[ast.AST]:
     cached = getattr(tree, "_backendlint_nodes", None)
     if cached is not None:
         return cached
-    out: List[ast.AST] = [tree]
+    out = descendants(tree)
+    tree._backendlint_nodes = out  # type: ignore[attr-defined]
+    return out
+
+
+def descendants(node: ast.AST) -> List[ast.AST]:
+    """The node and every node below it, in ``ast.walk`` order (breadth first), without
+    ``ast.walk``'s generator per node (several times faster)."""
+    out: List[ast.AST] = [node]
     append = out.append
     position = 0
     AST = ast.AST
     while position < len(out):
-        node = out[position]
+        current = out[position]
         position += 1
-        for name in node._fields:
-            value = getattr(node, name, None)
+        for name in current._fields:
+            value = getattr(current, name, None)
             if isinstance(value, AST):
                 append(value)
             elif isinstance(value, list):
                 for item in value:
                     if isinstance(item, AST):
                         append(item)
-    tree._backendlint_nodes = out  # type: ignore[attr-defined]
     return out
 
 
@@ -132,6 +139,26 @@ def body_nodes(stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
             elif isinstance(value, list):
                 for item in value:
                     if isinstance(item, AST) and not isinstance(item, _NESTED_SCOPES):
+                        push(item)
+
+
+_HOLDS_STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def body_statements(stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
+    """What ``body_nodes`` yields, in the same order, without the expressions: for
+    looking for statements (assignments, returns), at a fraction of the cost.
+    Expressions never hold statements, so leaving them out changes no order."""
+    stack = list(stmts)
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        yield node
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, _HOLDS_STATEMENTS) and not isinstance(item, _NESTED_SCOPES):
                         push(item)
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from backendlint.engine.facts import FactCollector, all_nodes, body_nodes, nodes_of, register
+from backendlint.engine.facts import FactCollector, all_nodes, body_nodes, body_statements, descendants, nodes_of, register
 from backendlint.knowledge import creates as _creates
 from backendlint.knowledge.models import AstImports, ast_dotted
 from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, NON_ORM_PREFIXES, SESSION_NAMES
@@ -204,7 +204,7 @@ class _FunctionScan:
             if found:
                 self.var_types[p.arg] = found
         assigned: Dict[str, List[ast.AST]] = {}
-        for node in _body_nodes(self.func.body):
+        for node in body_statements(self.func.body):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 assigned.setdefault(node.targets[0].id, []).append(node.value)
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -354,7 +354,7 @@ class _FunctionScan:
         self.writes.append([label, line, in_tx, flags, model, list(self.wraps)])
 
     def _lookup_test(self, test: ast.AST) -> bool:
-        for node in ast.walk(test):
+        for node in descendants(test):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 if node.func.attr in _LOOKUPS and (_queryset_model(node) or _is_session_expr(node.func.value) or "query" in (ast_dotted(node.func.value) or "")):
                     return True
@@ -365,18 +365,15 @@ class _FunctionScan:
         return False
 
     def _expr(self, expr: ast.AST, in_tx: bool) -> None:
-        stack = [expr]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
+        if isinstance(expr, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
+            return
+        for node in body_nodes([expr]):  # depth first, last child first; not into lambdas
             if isinstance(node, ast.Call):
                 self._call(node, in_tx)
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "idempot" in node.value.lower():
                 self.guard = True
             if isinstance(node, ast.Name) and "idempot" in node.id.lower():
                 self.guard = True
-            stack.extend(ast.iter_child_nodes(node))
 
     def _call(self, call: ast.Call, in_tx: bool) -> None:
         func = call.func
@@ -552,7 +549,7 @@ _BATCH_WORDS = ("batch", "chunk")
 def _is_batching_loop(loop: ast.AST) -> bool:
     """BL301's batching loop (``for chunk in chunks(ids, 1000)``, ``batch_size``, a ``sleep``
     between rounds): a series of commits on purpose."""
-    for node in ast.walk(loop):
+    for node in descendants(loop):
         if isinstance(node, ast.Name):
             lower = node.id.lower()
             if any(w in lower for w in _BATCH_WORDS) or lower == "sleep":
@@ -603,7 +600,7 @@ def _attr_types(cls: ast.ClassDef, imports: AstImports) -> Dict[str, str]:
             if q and _last(q)[:1].isupper():
                 out[stmt.target.id] = q
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__init__":
-            for node in _body_nodes(stmt.body):
+            for node in body_statements(stmt.body):
                 if isinstance(node, ast.Assign) and len(node.targets) == 1:
                     t = node.targets[0]
                     if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" and isinstance(node.value, ast.Call):

@@ -376,14 +376,29 @@ def _looks_query(node: Any, in_manager: bool) -> bool:
     return False
 
 
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _returns_value(fn: ast.AST) -> bool:
+    """A ``return <value>`` anywhere in the function, nested definitions included (as
+    ``ast.walk`` finds them). Only statement lists are walked: a return is a statement."""
+    stack = list(fn.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            if node.value is not None:
+                return True
+            continue
+        for name in _BODIES:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                stack.extend(value)
+    return False
+
+
 def _summary(fn: ast.AST, imports: AstImports, in_manager: bool) -> Optional[List[Any]]:
     """Return-expression IR of a function, if one of them builds a query."""
-    has_return = False
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Return) and node.value is not None:
-            has_return = True
-            break
-    if not has_return:
+    if not _returns_value(fn):
         return None
     args = fn.args
     params = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]

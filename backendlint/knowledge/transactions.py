@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import ast_dotted, body_nodes, FactCollector, nodes_of, register
+from backendlint.engine.facts import ast_dotted, body_nodes, body_statements, FactCollector, nodes_of, register
 from backendlint.engine.imports import dotted_name
 
 FACT_KIND = "transaction_wrappers"
@@ -328,7 +328,7 @@ def _function_part(bindings: Dict[str, str], func: ast.AST) -> Optional[dict]:
     direct = False
     refs: List[str] = []
     body = func.body  # type: ignore[attr-defined]
-    for node in _body_nodes(body):
+    for node in body_statements(body):
         if isinstance(node, (ast.With, ast.AsyncWith)) and _has_yield(node.body):
             for item in node.items:
                 d, r = _item_refs(bindings, item.context_expr)
@@ -351,7 +351,7 @@ def _function_part(bindings: Dict[str, str], func: ast.AST) -> Optional[dict]:
                 )
                 if not returns_inner:
                     continue
-                for node in _body_nodes(stmt.body):
+                for node in body_statements(stmt.body):
                     if isinstance(node, (ast.With, ast.AsyncWith)):
                         calls_param = any(
                             isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in params
@@ -399,9 +399,9 @@ def _dispatch_is_atomic(bindings: Dict[str, str], cls: ast.ClassDef) -> Tuple[bo
             for dec in stmt.decorator_list:
                 d, r = decorator_refs(dec)
                 direct, refs = direct or d, refs + r
-            for node in _body_nodes(stmt.body):
+            for node in body_statements(stmt.body):
                 if isinstance(node, (ast.With, ast.AsyncWith)):
-                    if any(isinstance(n, ast.Return) for n in _body_nodes(node.body)):
+                    if any(isinstance(n, ast.Return) for n in body_statements(node.body)):
                         for item in node.items:
                             d, r = _item_refs(bindings, item.context_expr)
                             direct, refs = direct or d, refs + r
