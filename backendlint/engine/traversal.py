@@ -58,18 +58,43 @@ def _fields_of(tp: type) -> Tuple[str, ...]:
     return names
 
 
+# What a field's value is, by its type: a child node to visit, a sequence of values, or
+# nothing to visit (trivia, strings, None). isinstance(x, cst.CSTNode) goes through
+# ABCMeta on every call; the type's kind is looked up once.
+_CHILD, _SEQUENCE, _OTHER = 1, 2, 0
+_KINDS: Dict[type, int] = {tuple: _SEQUENCE, list: _SEQUENCE, type(None): _OTHER, str: _OTHER}
+
+
+def _kind_of(tp: type) -> int:
+    if issubclass(tp, cst.CSTNode):
+        kind = _OTHER if tp in TRIVIA else _CHILD
+    elif issubclass(tp, (tuple, list)):
+        kind = _SEQUENCE
+    else:
+        kind = _OTHER
+    _KINDS[tp] = kind
+    return kind
+
+
 def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
     """The node's children in lexical order, syntactic trivia left out."""
     children: List[cst.CSTNode] = []
-    trivia = TRIVIA
+    kinds = _KINDS
     for field in _fields_of(type(node)):
         value = getattr(node, field)
-        if isinstance(value, cst.CSTNode):
-            if type(value) not in trivia:
-                children.append(value)
-        elif isinstance(value, (tuple, list)):
+        tp = type(value)
+        kind = kinds.get(tp)
+        if kind is None:
+            kind = _kind_of(tp)
+        if kind == _CHILD:
+            children.append(value)
+        elif kind == _SEQUENCE:
             for item in value:
-                if isinstance(item, cst.CSTNode) and type(item) not in trivia:
+                tp = type(item)
+                kind = kinds.get(tp)
+                if kind is None:
+                    kind = _kind_of(tp)
+                if kind == _CHILD:
                     children.append(item)
     return children
 
