@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backendlint.engine.diagnostics import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Diagnostic
+from backendlint.engine.facts import CLAUSES, STATEMENT_FIELDS
 from backendlint.engine.suppression import file_is_skipped, is_suppressed
 
 # Vendored copies resolve to the library they copy.
@@ -503,15 +504,13 @@ def _def_index(source: str, memo: dict):
     return index
 
 
-_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
-
 
 def _child_statements(node):
     """The statements directly inside a statement (defs and classes are statements, so
     no expression needs visiting to find them all)."""
-    for name in _BODIES:
+    for name in STATEMENT_FIELDS:
         for item in getattr(node, name, ()) or ():
-            if isinstance(item, (ast.ExceptHandler, ast.match_case)):
+            if isinstance(item, CLAUSES):
                 yield from item.body
             elif isinstance(item, ast.stmt):
                 yield item

@@ -142,7 +142,12 @@ def body_nodes(stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
                         push(item)
 
 
-_HOLDS_STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
+# The fields of a statement that hold statements: bodies, else and finally blocks,
+# except handlers and match cases (whose own bodies hold the statements).
+STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+# What holds a body of statements besides statements (match cases: Python 3.10+).
+CLAUSES = (ast.excepthandler,) + ((ast.match_case,) if hasattr(ast, "match_case") else ())
+_HOLDS_STATEMENTS = (ast.stmt,) + CLAUSES
 
 
 def body_statements(stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:

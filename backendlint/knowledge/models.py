@@ -35,7 +35,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional, Tuple
 
-from backendlint.engine.facts import ast_dotted, FactCollector, nodes_of, register
+from backendlint.engine.facts import STATEMENT_FIELDS, ast_dotted, FactCollector, nodes_of, register
 from backendlint.engine.imports import relative_package
 
 KIND = "orm_models"
@@ -376,9 +376,6 @@ def _looks_query(node: Any, in_manager: bool) -> bool:
     return False
 
 
-_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
 def _returns_value(fn: ast.AST) -> bool:
     """A ``return <value>`` anywhere in the function, nested definitions included (as
     ``ast.walk`` finds them). Only statement lists are walked: a return is a statement."""
@@ -389,7 +386,7 @@ def _returns_value(fn: ast.AST) -> bool:
             if node.value is not None:
                 return True
             continue
-        for name in _BODIES:
+        for name in STATEMENT_FIELDS:
             value = getattr(node, name, None)
             if type(value) is list:
                 stack.extend(value)
