@@ -61,7 +61,7 @@ def _fields_of(tp: type) -> Tuple[str, ...]:
 # What a field's value is, by its type: a child node to visit, a sequence of values, or
 # nothing to visit (trivia, strings, None). isinstance(x, cst.CSTNode) goes through
 # ABCMeta on every call; the type's kind is looked up once.
-_CHILD, _SEQUENCE, _OTHER = 1, 2, 0
+_CHILD, _SEQUENCE, _OTHER = 1, 2, 3  # all true: `kinds.get(tp) or _kind_of(tp)`
 _KINDS: Dict[type, int] = {tuple: _SEQUENCE, list: _SEQUENCE, type(None): _OTHER, str: _OTHER}
 
 
@@ -82,19 +82,12 @@ def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
     kinds = _KINDS
     for field in _fields_of(type(node)):
         value = getattr(node, field)
-        tp = type(value)
-        kind = kinds.get(tp)
-        if kind is None:
-            kind = _kind_of(tp)
+        kind = kinds.get(type(value)) or _kind_of(type(value))
         if kind == _CHILD:
             children.append(value)
         elif kind == _SEQUENCE:
             for item in value:
-                tp = type(item)
-                kind = kinds.get(tp)
-                if kind is None:
-                    kind = _kind_of(tp)
-                if kind == _CHILD:
+                if (kinds.get(type(item)) or _kind_of(type(item))) == _CHILD:
                     children.append(item)
     return children
 
