@@ -504,7 +504,6 @@ def _def_index(source: str, memo: dict):
     return index
 
 
-
 def _child_statements(node):
     """The statements directly inside a statement (defs and classes are statements, so
     no expression needs visiting to find them all)."""

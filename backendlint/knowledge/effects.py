@@ -564,7 +564,7 @@ def _is_batching_loop(loop: ast.AST) -> bool:
 def _reset_lists(stmts: Sequence[ast.stmt]) -> set:
     """Names set back to an empty list (or cleared) in a loop body."""
     names = set()
-    for node in _body_nodes(stmts):
+    for node in body_nodes(stmts):
         if isinstance(node, ast.Assign):
             value = node.value
             if (isinstance(value, ast.List) and not value.elts) or (
@@ -577,9 +577,6 @@ def _reset_lists(stmts: Sequence[ast.stmt]) -> set:
         ):
             names.add(node.func.value.id)
     return names
-
-
-_body_nodes = body_nodes  # shared with the other collectors
 
 
 def _whole_body_atomic(scan: _FunctionScan) -> bool:

@@ -150,18 +150,6 @@ class DbOp:
 
 
 # -- small syntax helpers --------------------------------------------------------------
-_LEAVES = (cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Pass, cst.Ellipsis,
-           cst.Break, cst.Continue, cst.FormattedStringText)
-
-
-def children(node: cst.CSTNode) -> List[cst.CSTNode]:
-    """Direct children of a node, trivia skipped, in field order (the traversal's
-    ``children_of``, with a shortcut for leaves)."""
-    if isinstance(node, _LEAVES):
-        return []
-    return children_of(node)
-
-
 _STATEMENT_CONTAINERS = (
     cst.IndentedBlock, cst.SimpleStatementLine, cst.SimpleStatementSuite, cst.If, cst.Else, cst.For,
     cst.While, cst.Try, cst.TryStar, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.With,
@@ -197,7 +185,7 @@ def calls_in(node: cst.CSTNode) -> List[Tuple[cst.Call, bool]]:
         if isinstance(current, cst.Call):
             work.append((current, True, in_comp))
         inner = in_comp or isinstance(current, _COMPREHENSIONS)
-        kids = children(current)
+        kids = children_of(current)
         for kid in reversed(kids):
             work.append((kid, False, inner))
     return out
@@ -360,7 +348,7 @@ class OrmScope:
                 if isinstance(node.target, cst.Name):
                     self.bindings.setdefault(node.target.value, []).append(cst.Name("__element__"))
             if full or isinstance(node, _STATEMENT_CONTAINERS):
-                work.extend(children(node))
+                work.extend(children_of(node))
 
     def _bind(self, target: cst.CSTNode, value: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
@@ -884,7 +872,7 @@ def _iter_names(node: cst.CSTNode) -> Iterator[str]:
         if isinstance(current, cst.SimpleString):
             yield current.value.strip("\"'")
             continue
-        work.extend(reversed(list(children(current))))
+        work.extend(reversed(children_of(current)))
 
 
 # -- project fact: frameworks used, Django relation names ---------------------------------

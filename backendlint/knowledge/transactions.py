@@ -298,9 +298,6 @@ def _resolve(bindings: Dict[str, str], node: ast.AST) -> Optional[str]:
     return f"{bound}.{rest}" if rest else bound
 
 
-_body_nodes = body_nodes  # shared with the other collectors
-
-
 def _item_refs(bindings: Dict[str, str], expr: ast.expr) -> Tuple[bool, List[str]]:
     """(opens a transaction directly, [qualified names that might be wrappers])."""
     if isinstance(expr, ast.IfExp):
@@ -321,7 +318,7 @@ def _item_refs(bindings: Dict[str, str], expr: ast.expr) -> Tuple[bool, List[str
 
 
 def _has_yield(stmts: Sequence[ast.stmt]) -> bool:
-    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _body_nodes(stmts))
+    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in body_nodes(stmts))
 
 
 def _function_part(bindings: Dict[str, str], func: ast.AST) -> Optional[dict]:
@@ -355,7 +352,7 @@ def _function_part(bindings: Dict[str, str], func: ast.AST) -> Optional[dict]:
                     if isinstance(node, (ast.With, ast.AsyncWith)):
                         calls_param = any(
                             isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in params
-                            for n in _body_nodes(node.body)
+                            for n in body_nodes(node.body)
                         )
                         if not calls_param:
                             continue
