@@ -29,10 +29,12 @@ def lint(
     rule_options: Optional[Dict[str, dict]] = None,
     prefilter: bool = True,
     check: Optional[List[str]] = None,
+    jobs: int = 1,
 ) -> List[Diagnostic]:
     """Diagnostics for ``files`` (a source, or {relative path: source}) in a fresh project.
 
-    ``check`` names the files to check (default: the whole project, as a directory).
+    ``check`` names the files to check (default: the whole project, as a directory);
+    ``jobs`` above 1 checks them in worker processes.
     Paths in the diagnostics are relative to the project root.
     """
     if isinstance(files, str):
@@ -45,7 +47,7 @@ def lint(
     os.chdir(tmp_path)
     try:
         targets = [Path(p) for p in check] if check else [Path(".")]
-        result = run(targets, config, RunOptions(select=select, jobs=1, use_cache=False, prefilter=prefilter))
+        result = run(targets, config, RunOptions(select=select, jobs=jobs, use_cache=False, prefilter=prefilter))
     finally:
         os.chdir(cwd)
     assert not result.errors, result.errors

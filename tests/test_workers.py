@@ -17,11 +17,9 @@ import pytest
 
 from backendlint.engine import registry
 from backendlint.engine.checker import check_file
-from backendlint.engine.config import Config
-from backendlint.engine.run import RunOptions, run
 from backendlint.knowledge import effects, queries
 from backendlint.rules import bl301_write_outside_transaction as bl301
-from tests.helpers import write_project
+from tests.helpers import lint, write_project
 
 PROJECT = {
     "shop/__init__.py": "",
@@ -73,14 +71,7 @@ PROJECT = {
 
 
 def _check(root: Path, jobs: int):
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        result = run([Path(".")], Config(base=root), RunOptions(jobs=jobs, use_cache=False))
-    finally:
-        os.chdir(cwd)
-    assert not result.errors
-    return [(d.code, d.path, d.line, d.message) for d in result.diagnostics]
+    return [(d.code, d.path, d.line, d.message) for d in lint(root, PROJECT, jobs=jobs)]
 
 
 @pytest.fixture
