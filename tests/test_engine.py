@@ -627,6 +627,28 @@ def test_partial_positions_equal_full_positions(source):
     assert _positions(module, scoped, source, memo) == got
 
 
+def test_valid_code_that_libcst_validation_rejects_is_checked(tmp_path):
+    # LibCST's node validation raises TypeError on this valid line (LibCST #1061); the
+    # parse skips validation, so the file is checked like any other.
+    root = project(tmp_path, {"m.py": "y = () if 0 else(lambda:())\nflag()\n"})
+    diags = check(root).diagnostics
+    assert [(d.path, d.code, d.line) for d in diags] == [("m.py", "BL901", 2)]
+
+
+def test_parse_without_validation_builds_the_same_tree_and_restores_validation():
+    from backendlint.engine.checker import parse
+
+    for source in POSITION_SOURCES + [
+        "async def f():\n    async with a as b, c:\n        return [x async for x in y if await x]\n",
+        "match p:\n    case {'a': [1, *rest]} | Point(x=0):\n        pass\n",
+        "x = f'{a!r:>{w}}' + b'\\x00' + r'\\d'\n@dec\nclass C(B, metaclass=M):\n    y: int = 1\n",
+    ]:
+        tree = parse(source)
+        assert tree.deep_equals(cst.parse_module(source)) and tree.code == source
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not an identifier")  # validation is back on for nodes built by hand
+
+
 def test_finding_in_a_file_with_a_huge_expression_is_still_reported(tmp_path):
     huge = "x = " + "+".join(["1"] * 2400) + "\n"  # CPython still accepts this
     root = project(tmp_path, {"m.py": huge + "flag()\n", "n.py": "flag()\n"})

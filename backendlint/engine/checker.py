@@ -138,7 +138,39 @@ def parse(source: str):
             ast.parse(source)
         except RecursionError:
             raise SyntaxError("too complex to parse (CPython refuses it too: expression nested too deeply)") from None
-    return on_big_stack(cst.parse_module, source)
+    return on_big_stack(_parse_module_unvalidated, source)
+
+
+def _no_validation(self) -> None:
+    pass
+
+
+_VALIDATION = threading.Lock()
+
+
+def _parse_module_unvalidated(source: str):
+    """``libcst.parse_module`` without LibCST's per-node validation.
+
+    Every LibCST node checks its fields when it is built (``CSTNode.__post_init__``
+    calls ``_validate``). That guards trees built by hand; the parser's output is valid
+    by construction, and the checks cost about a sixth of the parse (LibCST marks this
+    as a PERF todo in ``__post_init__``). They also reject some valid code (LibCST
+    issue #1061: ``() if 0 else(lambda:())`` raises TypeError). So they are switched off
+    for the parse only, and back on afterwards for any node built by hand. If a LibCST
+    release moves validation elsewhere, this is a plain parse.
+    """
+    import libcst as cst
+
+    node = cst.CSTNode
+    with _VALIDATION:
+        saved = node.__dict__.get("__post_init__")
+        if saved is None:
+            return cst.parse_module(source)
+        node.__post_init__ = _no_validation
+        try:
+            return cst.parse_module(source)
+        finally:
+            node.__post_init__ = saved
 
 
 _IDENTIFIER = re.compile(r"\w+")  # identifiers may be non-ASCII
