@@ -2074,8 +2074,9 @@ class LoopCollector:
     comprehensions and generator expressions)."""
 
     # Every loop the analysis follows has the "for" keyword, as a word ("format" does
-    # not count; "1for x in y" does).
-    requires_re = r"(?<![A-Za-z_])for\b"
+    # not count; "1for x in y" does). The lookbehind follows the literal so that the
+    # regex engine can scan for the literal.
+    requires_re = r"for(?<![A-Za-z_]for)\b"
 
     @classmethod
     def skips_path(cls, relpath: str) -> bool:
