@@ -554,6 +554,16 @@ POSITION_SOURCES = [
     "async def handler(request):\n\tif request.method == 'POST':\n\t\tx = \\\n\t\t\tcall()\n",
     'def s():\n    """\ndef s():\n    """\n    return call()\n',
     "class A: pass\nclass B(A):\n    def f(self): return call(1)\n",
+    # Placing a def by its text: a docstring holds an exact copy (ambiguous: the
+    # standard parser decides), a copy with another body, the same method name in two
+    # classes, the name on a continuation line (with a copy that must not be taken),
+    # and a form feed (a character str.splitlines() would split on).
+    'class A:\n    """\n\n    def run(self):\n        return call(1)\n    """\n\n    def run(self):\n        return call(1)\n',
+    'class B:\n    """\n    def go(self):\n        return 0\n    """\n    def go(self):\n        return call(2)\n',
+    "class P:\n    def get(self):\n        return call(1)\nclass Q:\n    def get(self):\n        return call(2)\n",
+    'class C:\n    """\n    def w(self):\n        return call(3)\n    """\n    def \\\n        w(self):\n        return call(3)\n',
+    "class F:\n\x0c\n    def m(self):\n        return call()\n\x0cdef g():\n    return call()\n",
+    'def top():\n    return call()\n"""\ndef top():\n    return call()\n"""\n',
     # Nested defs and classes: located by generating the innermost one alone.
     (
         "class View(Base):\n"
@@ -600,7 +610,7 @@ def test_partial_positions_equal_full_positions(source):
 
     module = cst.parse_module(source)
     nodes = [n for n in walk(module) if not isinstance(n, cst.Module)]
-    full, _ = _codegen_positions(module, module)
+    full, _, _ = _codegen_positions(module, module)
     expected = {
         id(n): (full[n].start.line, full[n].start.column + 1, full[n].end.line, full[n].end.column + 1)
         for n in nodes
@@ -625,6 +635,12 @@ def test_partial_positions_equal_full_positions(source):
     assert {k: got.get(k) for k in expected} == expected
     # and asked again with the tables kept from the first call (as lines_of leaves them)
     assert _positions(module, scoped, source, memo) == got
+    # a wrong hint (every node said to be in the last def/class seen) costs time only
+    units = [n for n, _, _ in scoped if isinstance(n, (cst.FunctionDef, cst.ClassDef))]
+    if units:
+        wrong = [(n, units[-1], (units[-1],)) for n, _, _ in scoped]
+        got = _positions(module, wrong, source)
+        assert {k: got.get(k) for k in expected} == expected
 
 
 def test_valid_code_that_libcst_validation_rejects_is_checked(tmp_path):
@@ -644,7 +660,8 @@ def test_parse_without_validation_builds_the_same_tree_and_restores_validation()
         "x = f'{a!r:>{w}}' + b'\\x00' + r'\\d'\n@dec\nclass C(B, metaclass=M):\n    y: int = 1\n",
     ]:
         tree = parse(source)
-        assert tree.deep_equals(cst.parse_module(source)) and tree.code == source
+        expected = cst.parse_module(source)
+        assert tree.deep_equals(expected) and tree.code == expected.code
     with pytest.raises(cst.CSTValidationError):
         cst.Name("not an identifier")  # validation is back on for nodes built by hand
 

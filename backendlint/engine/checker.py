@@ -360,11 +360,14 @@ def _positions(module, nodes, source: str = "", memo: Optional[dict] = None) -> 
     on as small a piece of the tree as is safe: the ``MetadataWrapper`` route adds a
     second full visit of the tree, and generating a whole 2,000-line class to locate one
     call costs more than parsing it. The piece is the innermost ``def``/``class``
-    around the node when the standard library's ``ast`` (parsed once per file with
-    findings) places it unambiguously; else the top-level ``def``/``class``, anchored on
-    its ``def NAME``/``class NAME`` line found exactly once in the source; else the whole
-    module. Generated tables are kept in ``memo`` for the rest of the file.
+    around the node, else the top-level ``def``/``class``, when it can be placed in the
+    source unambiguously: its generated code matches the source text at exactly one
+    ``def NAME``/``class NAME`` line (``_place_by_text``), or, for a nested one, the
+    standard library's ``ast`` places it; else the whole module. Generated tables are
+    kept in ``memo`` for the rest of the file.
     """
+    import libcst as cst
+
     wanted = {id(n): n for n, _, _ in nodes}
     tops = {id(n): top for n, top, _ in nodes if top is not None}
     scopes = {id(n): scope for n, _, scope in nodes if scope}
@@ -395,14 +398,16 @@ def _positions(module, nodes, source: str = "", memo: Optional[dict] = None) -> 
                 rest = _locate_in_units(module, stmt, inside, wanted, scopes, source, memo, out)
                 if not rest:
                     continue
-                line = _anchor_line(stmt, source)
-                if line is None:
+                if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                     continue  # left for the whole-module fallback
                 table, _ = _table(stmt, module, memo)
                 anchor = table.get(stmt.name)
                 if anchor is None:
                     continue
-                _record(out, table, wanted, rest, line - anchor.start.line)
+                place = _place_by_text(stmt, anchor.start.line, source, memo)
+                if place is None or place[1] != 0:
+                    continue
+                _record(out, table, wanted, rest, place[0] - anchor.start.line)
         missing = [key for key in wanted if key not in out]
         if missing:
             table, _ = _table(module, module, memo)
@@ -453,20 +458,22 @@ def _locate_in_units(module, stmt, keys, wanted, scopes, source, memo, out) -> l
         by_unit.setdefault(id(scope[-1]), []).append(key)
     if not by_unit:
         return rest
-    index = _def_index(source, memo)
     for unit_id, inside in by_unit.items():
         scope = units[unit_id]
-        place = index.get(tuple(n.name.value for n in scope)) if index is not None else None
-        if place is None:
-            rest.extend(inside)
-            continue
-        line, indent = place
         unit = scope[-1]
         table, indented = _table(unit, module, memo)
         anchor = table.get(unit.name)
         if anchor is None or anchor.start.line not in indented:
             rest.extend(inside)
             continue
+        place = _place_by_text(unit, anchor.start.line, source, memo)
+        if place is None:
+            index = _def_index(source, memo)
+            place = index.get(tuple(n.name.value for n in scope)) if index is not None else None
+        if place is None:
+            rest.extend(inside)
+            continue
+        line, indent = place
         _record(out, table, wanted, inside, line - anchor.start.line, indent, indented)
         rest.extend(key for key in inside if key not in out)
     return rest
@@ -494,6 +501,66 @@ def _scope_index(module, memo: dict) -> Dict[int, tuple]:
                 work.append((child, scope))
     memo["scope_index"] = index
     return index
+
+
+def _place_by_text(unit, anchor_line: int, source: str, memo: dict) -> Optional[Tuple[int, int]]:
+    """(line, indent) of ``unit``'s ``def NAME``/``class NAME`` line: the one place in
+    the source where the unit's generated code is the source text, line for line (lines
+    the generator indented carry the def line's indentation in front). None if there is
+    not exactly one such place; then the standard library's parser decides (``_def_index``).
+
+    Exactly one: a copy of the unit's text elsewhere (in a docstring) would match as
+    well, and the unit's own place always matches (LibCST generates what it parsed)
+    unless its name is not on the keyword's line, and then no copy of it matches either.
+    """
+    import libcst as cst
+
+    heads = _def_lines(source, memo)
+    key = ("def" if isinstance(unit, cst.FunctionDef) else "class", unit.name.value)
+    lines = memo["source_lines"]
+    code, indented = _code_lines(unit, memo)
+    found = None
+    for line, outer in heads.get(key, ()):
+        offset = line - anchor_line
+        if offset < 0 or offset + len(code) > len(lines):
+            continue
+        if all(
+            lines[offset + number - 1] == (outer + text if number in indented else text)
+            for number, text in enumerate(code, 1)
+        ):
+            if found is not None:
+                return None
+            found = (line, len(outer))
+    return found
+
+
+_DEF_WORD = re.compile(r"(def|class)[ \t]+(\w+)")
+_DEF_HEAD = re.compile(r"([ \t]*)(?:async[ \t]+)?")
+
+
+def _def_lines(source: str, memo: dict) -> Dict[Tuple[str, str], List[Tuple[int, str]]]:
+    """{("def"|"class", name): [(line, indentation)]} of every line of the source that
+    reads like a def/class header (``[async] def NAME``/``class NAME`` after nothing but
+    indentation), strings and comments included; once per file."""
+    heads = memo.get("def_lines")
+    if heads is not None:
+        return heads
+    heads = {}
+    lines = memo["source_lines"] = source.split("\n")  # the newlines the tokenizer counts
+    starts = [0]
+    for text in lines[:-1]:
+        starts.append(starts[-1] + len(text) + 1)
+    line = 1
+    for match in _DEF_WORD.finditer(source):
+        begin = match.start()
+        while line < len(starts) and starts[line] <= begin:
+            line += 1
+        head = _DEF_HEAD.fullmatch(source, starts[line - 1], begin)
+        if head is None or (match.group(1) == "class" and head.end(1) != begin):
+            continue
+        heads.setdefault((match.group(1), match.group(2)), []).append((line, head.group(1)))
+    memo["def_lines"] = heads
+    return heads
 
 
 def _def_index(source: str, memo: dict):
@@ -549,11 +616,25 @@ def _child_statements(node):
 
 def _table(node, module, memo: dict):
     """(positions by node, lines the generator began with indentation) for ``node``."""
+    return _generated(node, module, memo)[1:3]
+
+
+def _code_lines(node, memo: dict):
+    """(the lines of ``node``'s generated code, lines the generator began with
+    indentation), once ``_table`` has generated it."""
+    entry = memo["position_tables"][id(node)]
+    lines = entry[3].split("\n")
+    if lines[-1] == "":
+        lines.pop()  # after the last newline
+    return lines, entry[2]
+
+
+def _generated(node, module, memo: dict):
     tables = memo.setdefault("position_tables", {})
     key = id(node)
     if key not in tables:
         tables[key] = (node, *_codegen_positions(node, module))
-    return tables[key][1:]
+    return tables[key]
 
 
 def _codegen_positions(node, module):
@@ -570,24 +651,7 @@ def _codegen_positions(node, module):
     state = State(default_indent=module.default_indent, default_newline=module.default_newline, provider=provider)
     state.indented = set()
     node._codegen(state)
-    return provider._computed, state.indented
-
-
-def _anchor_line(stmt, source: str) -> Optional[int]:
-    """The 1-based line of a top-level ``def``/``class`` statement's name, if unambiguous."""
-    import libcst as cst
-
-    if isinstance(stmt, cst.FunctionDef):
-        pattern = r"^(?:async[ \t]+)?def[ \t]+" + re.escape(stmt.name.value) + r"\b"
-    elif isinstance(stmt, cst.ClassDef):
-        pattern = r"^class[ \t]+" + re.escape(stmt.name.value) + r"\b"
-    else:
-        return None
-    matches = re.finditer(pattern, source, re.M)
-    first = next(matches, None)
-    if first is None or next(matches, None) is not None:
-        return None
-    return source.count("\n", 0, first.start()) + 1
+    return provider._computed, state.indented, "".join(state.tokens)
 
 
 def check_file(job: FileJob, rule_classes, rule_options, facts, prefilter: bool = True) -> Tuple[List[Diagnostic], Optional[str]]:
