@@ -66,13 +66,22 @@ class FileContext:
         """The def/class statements enclosing the node being visited, outermost first."""
         return tuple(n for n in self.stack if type(n) is cst.FunctionDef or type(n) is cst.ClassDef)
 
-    def lines_of(self, nodes) -> Dict[int, int]:
+    def where(self) -> tuple:
+        """(the top-level statement, the def/class statements) around the node being
+        visited: for a rule that reports or names nodes after the traversal, where they
+        are (``Rule.report``, ``lines_of``)."""
+        return self.top, self.scope()
+
+    def lines_of(self, nodes, where: Optional[tuple] = None) -> Dict[int, int]:
         """1-based first line of each node (keyed by ``id``), for messages that name the
         lines of other nodes. Uses the same partial position computation as findings
-        (and shares its work: the statements generated here are not generated again)."""
+        (and shares its work: the statements generated here are not generated again).
+        ``where``: as for ``Rule.report``, when all the nodes are inside it (a hint: a
+        node outside it is still located, at more cost)."""
         from backendlint.engine.checker import _positions
 
-        wanted = [(n, self.top, ()) for n in nodes if n is not None]
+        top, scope = where if where is not None else (self.top, ())
+        wanted = [(n, top, scope) for n in nodes if n is not None]
         if not wanted:
             return {}
         return {key: pos[0] for key, pos in _positions(self.module, wanted, self.source, self.memo).items()}

@@ -139,8 +139,11 @@ class Rule:
         prepared is still computed on first use.
         """
 
-    def report(self, node: "cst.CSTNode", message: str) -> None:
-        self.ctx.add_report(PendingReport(node, message, self.code, self.name, self.ctx.top, self.ctx.scope()))
+    def report(self, node: "cst.CSTNode", message: str, where: Optional[tuple] = None) -> None:
+        """Report ``node``. ``where`` is ``ctx.where()`` as it was when the rule met the
+        node, for reports made later (in ``end_module``): it saves locating the node."""
+        top, scope = where if where is not None else (self.ctx.top, self.ctx.scope())
+        self.ctx.add_report(PendingReport(node, message, self.code, self.name, top, scope))
 
     def end_module(self) -> None:
         """Called after the traversal; rules that analyse whole functions report here."""

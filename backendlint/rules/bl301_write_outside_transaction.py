@@ -764,7 +764,8 @@ class WriteOutsideTransaction(Rule):
         self.skip = _is_migration(ctx.relpath, ctx.source) or is_test_path(ctx.relpath)
         self.tx = transactions.Transactions(ctx, self.opts.get("transaction-wrappers") or ())
         self.atomic_requests = bool(settings.atomic_requests_aliases(ctx.facts))
-        self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]]]] = []
+        # (reported node, framework, listed writes, ctx.where() of the function)
+        self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]], tuple]] = []
         # Per enclosing function: calls a write-like method (_OP_CALL) / a project function
         # that may write (_PROJECT_CALL).
         self.frames: List[int] = []
@@ -921,7 +922,8 @@ class WriteOutsideTransaction(Rule):
                     found = direct
         found = found or self._sqlalchemy_finding(paths, analysis.ops, analysis.scope_of)
         if found is not None:
-            self.pending.append(found)
+            top, scope = self.ctx.where()
+            self.pending.append((*found, (top, scope + (node,))))
 
     def _follows_calls(self, func: cst.FunctionDef, classes: List[cst.ClassDef]) -> bool:
         """Units whose calls are followed. Not: signal receivers, save()/delete()
@@ -1056,14 +1058,9 @@ class WriteOutsideTransaction(Rule):
 
     # -- reporting -----------------------------------------------------------------------------
     def end_module(self) -> None:
-        if not self.pending:
-            return
-        nodes = []
-        for _, _, listed in self.pending:
-            nodes.extend(op.node for op, _, _ in listed)
-        lines = self.ctx.lines_of(nodes)
-        for node, framework, listed in self.pending:
-            self.report(node, self._message(framework, listed, lines))
+        for node, framework, listed, where in self.pending:
+            lines = self.ctx.lines_of([op.node for op, _, _ in listed], where)
+            self.report(node, self._message(framework, listed, lines), where)
 
     @staticmethod
     def _describe(listed, lines, covered_note: bool) -> str:
