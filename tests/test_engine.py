@@ -844,3 +844,87 @@ def test_returns_value_finds_what_ast_walk_finds():
         expected = any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(func))
         assert _returns_value(func) == expected
     assert [_returns_value(f) for f in funcs[:5]] == [False, True, False, True, True]
+
+
+EVERY_SYNTAX = '''\
+# -*- coding: utf-8 -*-
+from __future__ import annotations
+import os.path as p, sys
+from . import x
+from ..a.b import (c as d, e)
+from m import *
+@dec.attr(1, *a, k=2, **kw)
+class C(Base, metaclass=M):
+    x: int = 1
+    async def f[T](self, a, /, b: int = 2, *args, c, d=3, **kw) -> list[T]:
+        global g
+        nonlocal_ = lambda q, *r, s=1, **t: (q, r)
+        async with a as (b, c), d:
+            async for i in aiter():
+                await i
+        with open(p) as fh, other():
+            pass
+        y = [j async for j in g if j] + {k: v for k, v in z.items()} | {s for s in t}
+        yield from (w if w % 2 else -w for w in range(3) if w)
+        del a[1:2, ::3], b.c
+        assert x, "msg"
+        raise E from err
+        return f"{a!r:>{width}} {b=}" + b"\\x00" r"\\d" u"u"
+try:
+    pass
+except* (ValueError, TypeError) as eg:
+    pass
+else:
+    x = 1 if y else 2
+finally:
+    x += 1; x -= 1; x **= 2; x //= 3; x @= m; x >>= 1; x <<= 1; x ^= 1; x &= 1; x |= 1
+match command.split():
+    case [action, *rest] if rest:
+        pass
+    case {"k": 1, **others}:
+        pass
+    case Point(x=0, y=_) | [1, 2] | {"a": _} as whole:
+        pass
+    case str() | None | True | -1 | 1 + 2j:
+        pass
+while not (a < b <= c != d is not e in f not in g):
+    if ~a and +b or -c: break
+    elif (walrus := 1): continue
+    else: ...
+type Alias[K] = dict[K, int]
+for i, (j, *k) in enumerate(items): print(*i, sep='', **j)
+x = a if b else c; y = a @ b % c // d ** e >> f << g & h ^ i | j
+with (yield): pass
+def outer[*Ts, **P]():
+    v = 1
+    def inner():
+        nonlocal v
+    match v:
+        case (1, 2):
+            pass
+'''
+# Syntax newer than some LibCST releases the project accepts (checked where parsed).
+NEWER_SYNTAX = ['x = t"a{v}c"\n', "y = {**d for d in ds}\n", "lazy import a.b\n", "lazy from c import d\n"]
+
+
+def test_generated_children_are_the_runtime_checked_ones():
+    """children_of's per-type functions trust the fields' annotations: on real code and
+    on every kind of syntax, they must list what the runtime checks list."""
+    import backendlint
+    from backendlint.engine.checker import parse
+    from backendlint.engine.traversal import _generic_children, children_of, walk
+
+    trees = [parse(source) for source in [EVERY_SYNTAX] + POSITION_SOURCES]
+    for folder in (Path(backendlint.__file__).parent, Path(__file__).parent):
+        trees.extend(parse(path.read_text("utf-8")) for path in sorted(folder.rglob("*.py")))
+    for source in NEWER_SYNTAX:
+        try:
+            trees.append(parse(source))
+        except cst.ParserSyntaxError:
+            pass
+    types = set()
+    for tree in trees:
+        for node in walk(tree):
+            types.add(type(node))
+            assert [id(n) for n in children_of(node)] == [id(n) for n in _generic_children(node)], type(node)
+    assert len(types) >= 105  # the test sees (nearly) every node type

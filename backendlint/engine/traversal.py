@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 import libcst._nodes.op as _op
@@ -76,8 +76,8 @@ def _kind_of(tp: type) -> int:
     return kind
 
 
-def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
-    """The node's children in lexical order, syntactic trivia left out."""
+def _generic_children(node: cst.CSTNode) -> List[cst.CSTNode]:
+    """``children_of`` from the values' runtime types alone."""
     children: List[cst.CSTNode] = []
     kinds = _KINDS
     for field in _fields_of(type(node)):
@@ -90,6 +90,123 @@ def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
                 if (kinds.get(type(item)) or _kind_of(type(item))) == _CHILD:
                     children.append(item)
     return children
+
+
+# Per node type, a function listing its children, generated from the dataclass fields'
+# annotations: a field that always holds a child (``Attribute.value: BaseExpression``)
+# is appended without looking at its value, one that never does (``Attribute.dot:
+# Dot``, ``Name.value: str``) is not read, and any other field gets the runtime checks
+# of ``_generic_children``. tests/test_engine.py checks, node by node on real code, that
+# the result is ``_generic_children``'s.
+_ALWAYS, _NEVER, _MAYBE = "always", "never", "maybe"
+_CHILDREN: Dict[type, Callable[[cst.CSTNode], List[cst.CSTNode]]] = {}
+
+
+def _subclasses(cls: type) -> set:
+    """``cls`` and its subclasses, but not the class objects LibCST's ``add_slots``
+    replaced (they linger in ``__subclasses__()`` and have no instances)."""
+    import sys
+
+    found = {cls}
+    work = [cls]
+    while work:
+        for sub in work.pop().__subclasses__():
+            if sub not in found and getattr(sys.modules.get(sub.__module__), sub.__name__, sub) is sub:
+                found.add(sub)
+                work.append(sub)
+    return found
+
+
+def _value_kind(annotation) -> str:
+    """Whether a value of this annotation is always a child, never one, or either."""
+    import typing
+
+    from libcst._maybe_sentinel import MaybeSentinel
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return _NEVER
+    if origin is typing.Union:
+        kinds = {_value_kind(member) for member in typing.get_args(annotation)}
+        return kinds.pop() if len(kinds) == 1 else _MAYBE
+    if origin is not None or not isinstance(annotation, type):
+        return _MAYBE  # a sequence inside a union, or something unforeseen: look at it
+    if annotation in (str, bool, type(None), MaybeSentinel):
+        return _NEVER
+    if issubclass(annotation, cst.CSTNode):
+        trivia = [sub in TRIVIA for sub in _subclasses(annotation)]
+        return _ALWAYS if not any(trivia) else _NEVER if all(trivia) else _MAYBE
+    return _MAYBE
+
+
+def _field_code(field: str, annotation) -> List[str]:
+    import collections.abc
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (collections.abc.Sequence, list, tuple) and len(typing.get_args(annotation)) == 1:
+        kind = _value_kind(typing.get_args(annotation)[0])
+        if kind == _ALWAYS:
+            return [f"out.extend(node.{field})"]
+        if kind == _NEVER:
+            return []
+        return [
+            f"for item in node.{field}:",
+            "    if (kinds.get(type(item)) or kind_of(type(item))) == CHILD:",
+            "        out.append(item)",
+        ]
+    kind = _value_kind(annotation)
+    if kind == _ALWAYS:
+        return [f"out.append(node.{field})"]
+    if kind == _NEVER:
+        return []
+    return [
+        f"value = node.{field}",
+        "kind = kinds.get(type(value)) or kind_of(type(value))",
+        "if kind == CHILD:",
+        "    out.append(value)",
+        "elif kind == SEQUENCE:",
+        "    for item in value:",
+        "        if (kinds.get(type(item)) or kind_of(type(item))) == CHILD:",
+        "            out.append(item)",
+    ]
+
+
+def _children_function(tp: type) -> Callable[[cst.CSTNode], List[cst.CSTNode]]:
+    import typing
+
+    try:
+        hints = typing.get_type_hints(tp)
+        lines = ["def children(node):", "    out = []"]
+        for field in _fields_of(tp):
+            lines.extend("    " + line for line in _field_code(field, hints[field]))
+        lines.append("    return out")
+        scope = {"kinds": _KINDS, "kind_of": _kind_of, "CHILD": _CHILD, "SEQUENCE": _SEQUENCE}
+        exec("\n".join(lines), scope)  # noqa: S102 - code built from field names only
+        fn = scope["children"]
+    except Exception:  # noqa: BLE001 - unforeseen annotations: check at runtime
+        fn = _generic_children
+    _CHILDREN[tp] = fn
+    return fn
+
+
+def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
+    """The node's children in lexical order, syntactic trivia left out."""
+    tp = type(node)
+    return (_CHILDREN.get(tp) or _children_function(tp))(node)
+
+
+class _ByType(dict):
+    """{node type: the (rule, method) pairs for it} from a {type name: pairs} map,
+    filled as types are met (a type lookup instead of reading ``__name__``)."""
+
+    def __init__(self, by_name: Dict[str, List[Tuple[Rule, Callable]]]):
+        super().__init__()
+        self.by_name = by_name
+
+    def __missing__(self, tp: type):
+        pairs = self[tp] = self.by_name.get(tp.__name__)
+        return pairs
 
 
 class RuleError(Exception):
@@ -134,38 +251,43 @@ class Dispatcher:
         ctx = self.ctx
         imports = ctx.imports
         stack = ctx.stack
-        visit_map, leave_map = self.visit_map, self.leave_map
-        # Iterative walk (deeply nested code must not exhaust the Python stack).
-        # Each work item is (node, entering?).
-        work: List[Tuple[cst.CSTNode, bool]] = [(module, True)]
+        visits = _ByType(self.visit_map)
+        leaves = _ByType(self.leave_map)
+        call = self._call
+        Import, ImportFrom, FunctionDef, ClassDef = cst.Import, cst.ImportFrom, cst.FunctionDef, cst.ClassDef
+        # Iterative walk (deeply nested code must not exhaust the Python stack). The work
+        # list holds nodes to enter, and None where the node on top of ``stack`` is left.
+        work: List[Optional[cst.CSTNode]] = [module]
+        pop, push, extend = work.pop, work.append, work.extend
         while work:
-            node, entering = work.pop()
-            tp = type(node)
-            name = tp.__name__
-            if not entering:
-                stack.pop()
-                pairs = leave_map.get(name)
+            node = pop()
+            if node is None:
+                node = stack.pop()
+                pairs = leaves[type(node)]
                 if pairs:
-                    self._call(pairs, node)
+                    call(pairs, node)
                 if len(stack) == 1:
                     ctx.top = None
                 continue
+            tp = type(node)
             # Keep the import table current in source order (before rules look at uses).
-            if tp is cst.Import:
+            if tp is Import:
                 imports.add_import(node)
-            elif tp is cst.ImportFrom:
+            elif tp is ImportFrom:
                 imports.add_import_from(node)
-            elif (tp is cst.FunctionDef or tp is cst.ClassDef) and len(stack) == 1:
+            elif (tp is FunctionDef or tp is ClassDef) and len(stack) == 1:
                 imports.add_local(node.name.value)
             if len(stack) == 1:
                 ctx.top = node
-            pairs = visit_map.get(name)
+            pairs = visits[tp]
             if pairs:
-                self._call(pairs, node)
-            stack.append(node)
-            work.append((node, False))
-            for child in reversed(children_of(node)):
-                work.append((child, True))
+                call(pairs, node)
+            children = children_of(node)
+            if children or leaves[tp] or len(stack) <= 1:
+                stack.append(node)
+                push(None)
+                extend(reversed(children))
+            # else: a leaf nothing leaves (a name, a string): nothing to undo.
         for rule in self.rules:
             if rule in self.broken:
                 continue
