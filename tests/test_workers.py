@@ -164,3 +164,34 @@ def test_the_index_makes_no_reference_cycles(project):
     finally:
         gc.enable()
     assert garbage == 0
+
+
+_BATCHES: dict = {}
+
+
+def _recording_batch(jobs):
+    """run._check_batch, noting which worker got which files (module level: the pool
+    pickles the function by name)."""
+    with open(_BATCHES["record"], "a", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()} {' '.join(job.relpath for job in jobs)}\n")
+    return _BATCHES["real"](jobs)
+
+
+def test_the_biggest_files_are_checked_one_after_another(project, monkeypatch, tmp_path):
+    """Files from BIG_FILE bytes go to one worker, in one batch: two of the largest
+    syntax trees are never in memory at once. Results are unchanged."""
+    from backendlint.engine import run as run_module
+
+    serial = _check(project, 1)
+    record = tmp_path / "batches.txt"
+    monkeypatch.setitem(_BATCHES, "record", str(record))
+    monkeypatch.setitem(_BATCHES, "real", run_module._check_batch)
+    monkeypatch.setattr(run_module, "_check_batch", _recording_batch)
+    monkeypatch.setattr(run_module, "BIG_FILE", 200)
+    sizes = {p.relative_to(project).as_posix(): p.stat().st_size for p in project.rglob("*.py")}
+    big = sorted(path for path, size in sizes.items() if size >= 200)
+    assert 2 <= len(big) < len(sizes) - 1
+    assert _check(project, 2) == serial
+    batches = [sorted(line.split()[1:]) for line in record.read_text(encoding="utf-8").splitlines()]
+    assert big in batches  # one batch (submitted first), with all of them
+    assert sum(len(batch) for batch in batches) == len(sizes)  # each file checked once

@@ -97,6 +97,10 @@ def _check_batch(jobs: List[FileJob]) -> List[Tuple[List[Diagnostic], Optional[s
     )
 
 
+# Files from this size are checked one after another in the pool (see run()).
+BIG_FILE = 100 * 1024
+
+
 def _batches(items: list, size: int) -> List[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -203,6 +207,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
         ).hexdigest()[:16]
         outcomes: List[Tuple[FileJob, List[Diagnostic]]] = []
         jobs_list: List[FileJob] = []
+        big: List[FileJob] = []
         for path in files:
             size = _size(path)
             if size > config.max_file_size:
@@ -218,6 +223,8 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                 result.cache_hits += 1
             else:
                 jobs_list.append(job)
+                if size >= BIG_FILE:
+                    big.append(job)
         result.files_checked = len(files)
         if jobs_list:
             if jobs_wanted > 1 and len(jobs_list) > 1:
@@ -238,8 +245,17 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                     ([r.code for r in rules], rule_options, facts.data, str(root), opts.prefilter, facts.memo),
                 )
                 size = max(1, min(32, len(jobs_list) // (jobs_wanted * 8) or 1))
+                # The biggest files go first, in one batch: one worker parses them one
+                # after another while the others check the rest, so that no two of the
+                # largest trees (about 300 bytes per byte of source) are held at once.
+                batches = _batches(jobs_list, size)
+                if len(big) > 1:
+                    chosen = {id(job) for job in big}
+                    rest = [job for job in jobs_list if id(job) not in chosen]
+                    jobs_list = big + rest  # the order of the results below
+                    batches = [big] + _batches(rest, size)
                 checked = []
-                for part in pool.map(_check_batch, _batches(jobs_list, size)):
+                for part in pool.map(_check_batch, batches):
                     checked.extend(part)
             else:
                 if len(jobs_list) >= 50:
