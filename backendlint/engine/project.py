@@ -192,6 +192,8 @@ class _Index:
     def build_merged(self, jobs: int, warnings: List[List[str]], before: List[int]):
         """In the child: collect, merge every kind, save the stores. Returns (facts data,
         digests, the warnings each store's list gained)."""
+        from backendlint.engine.checker import release_memory
+
         digests = self.collect(None, jobs)
         merger = self.merger(digests)
         data = {kind: merger(kind) for kind in self.kinds}
@@ -200,6 +202,7 @@ class _Index:
                 s.save()
                 s.release()  # room for the result's serialisation
         merger.release()
+        release_memory()  # the parts' memory, before the result's serialisation takes more
         return data, digests, [w[n:] for w, n in zip(warnings, before)]
 
 
