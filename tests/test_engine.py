@@ -459,6 +459,24 @@ def test_index_child_passes_its_warnings_on(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("value", [
+    {}, [], "s", 1, None, 2.5, float("nan"), True,
+    {"k": {"sha": "ab", "versions": {"x": 1}, "parts": {"m": "a.b", "f": {"f": {"l": 1, "w": [["x", 2]]}}}}},
+    {"a": [[[[[1, [2, {"deep": "é\u2028\n\"q\""}]]]]]], "b": {}, "c": []},
+    {"tuple": (1, (2, "x")), "ints": {1: "a", 2: {"b": (3,)}}, "mixed": [{}, [], [{}], {"": ""}]},
+    [{"a": 1}, [2, [3, [4, [5, [6]]]]], "\x00\ud800 escaped"],
+])
+def test_write_json_writes_what_json_dump_writes(value):
+    import io
+
+    from backendlint.engine.cache import write_json
+
+    for depth in (0, 1, 2, 4, 8):
+        out = io.StringIO()
+        write_json(out, value, depth)
+        assert out.getvalue() == json.dumps(value, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value", [
     {"a": [1, "x", None, True, 1.5, {"b": []}]}, [], {}, "s",
     {"a": (1,)}, {1: "int key"}, [float("nan")], {"a": {"b": {2}}}, [object()],
 ])

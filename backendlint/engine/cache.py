@@ -82,7 +82,7 @@ class Store:
             fd, tmp = tempfile.mkstemp(prefix=self.name, suffix=".tmp", dir=str(self.directory))
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(self.entries, fh, separators=(",", ":"))
+                    write_json(fh, self.entries)
                 os.replace(tmp, self.path)
             except BaseException:
                 try:
@@ -93,6 +93,41 @@ class Store:
         except OSError as exc:
             self.warnings.append(f"cannot write cache {self.directory}: {exc.strerror or exc}")
         self.dirty = False
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def write_json(fh, value: Any, depth: int = 4) -> None:
+    """Write what ``json.dump(value, fh, separators=(",", ":"))`` writes, faster.
+
+    ``json.dump`` streams with the pure-Python encoder (only ``json.dumps`` uses the C
+    one): saving a big project's parts took 1.9 s. Here the outer ``depth`` levels of
+    dicts and lists are written item by item and everything below them is encoded by
+    the C encoder, so that no single string as big as the whole store is built.
+    """
+    if depth and type(value) is dict and all(type(key) is str for key in value):
+        write = fh.write
+        write("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                write(",")
+            first = False
+            write(_ENCODE(key))
+            write(":")
+            write_json(fh, item, depth - 1)
+        write("}")
+    elif depth and type(value) is list:
+        write = fh.write
+        write("[")
+        for index, item in enumerate(value):
+            if index:
+                write(",")
+            write_json(fh, item, depth - 1)
+        write("]")
+    else:
+        fh.write(_ENCODE(value))
 
 
 def ensure_dir(directory: Path) -> None:
