@@ -946,3 +946,16 @@ def test_generated_children_are_the_runtime_checked_ones():
             types.add(type(node))
             assert [id(n) for n in children_of(node)] == [id(n) for n in _generic_children(node)], type(node)
     assert len(types) >= 105  # the test sees (nearly) every node type
+
+
+@pytest.mark.parametrize("literal", [
+    "''", '""', "''''''", '""""""', "'a'", '"a b"', "'''a\nb'''", '"""a"b"""', '""""a"""', "'\"'",
+    "r'a'", "R'a'", "u'a'", "U\"é\"", "'ü€'", "b'a'", "rb'a'", "Br'a'", "'a\\nb'", "r'a\\d'",
+    "'''a\r\nb'''", "'a\\\nb'", "'{x}'", "'''''a'''",
+])
+def test_string_value_is_evaluated_value(literal):
+    from backendlint.engine.traversal import string_value
+
+    node = cst.parse_expression(literal)
+    assert isinstance(node, cst.SimpleString)
+    assert string_value(node) == node.evaluated_value

@@ -196,6 +196,21 @@ def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
     return (_CHILDREN.get(tp) or _children_function(tp))(node)
 
 
+def string_value(node: cst.SimpleString):
+    """``node.evaluated_value``, without its ``ast.literal_eval`` parse for the common
+    case of a str literal with no backslash (an escape or a line continuation), no
+    carriage return (newlines inside a literal are normalised) and no bytes or
+    format prefix: then the value is the text between the quotes."""
+    text = node.value
+    if "\\" not in text and "\r" not in text:
+        quote = text[-1:]
+        start = text.find(quote) if quote in ("'", '"') else -1
+        if start >= 0 and text[:start].lower() in ("", "r", "u"):
+            width = 3 if len(text) - start >= 6 and text.startswith(quote * 3, start) else 1
+            return text[start + width : len(text) - width]
+    return node.evaluated_value
+
+
 class _ByType(dict):
     """{node type: the (rule, method) pairs for it} from a {type name: pairs} map,
     filled as types are met (a type lookup instead of reading ``__name__``)."""

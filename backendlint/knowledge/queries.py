@@ -31,6 +31,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tup
 
 import libcst as cst
 
+from backendlint.engine.traversal import string_value
 from backendlint.knowledge.models import KIND, SINGLE, resolve_ref
 from backendlint.knowledge.paths import is_test_path
 
@@ -62,7 +63,7 @@ def cx(node: cst.CSTNode) -> tuple:
         return ("c", node, cx(node.func), args, kws, star)
     if tp is cst.SimpleString or tp is cst.ConcatenatedString:
         try:
-            value = node.evaluated_value
+            value = string_value(node) if tp is cst.SimpleString else node.evaluated_value
         except Exception:  # noqa: BLE001 - odd prefixes
             value = None
         if isinstance(value, str):
