@@ -404,7 +404,7 @@ def _positions(module, nodes, source: str = "", memo: Optional[dict] = None) -> 
                 anchor = table.get(stmt.name)
                 if anchor is None:
                     continue
-                place = _place_by_text(stmt, anchor.start.line, source, memo)
+                place = _place_by_text(stmt, module, anchor.start.line, source, memo)
                 if place is None or place[1] != 0:
                     continue
                 _record(out, table, wanted, rest, place[0] - anchor.start.line)
@@ -466,7 +466,7 @@ def _locate_in_units(module, stmt, keys, wanted, scopes, source, memo, out) -> l
         if anchor is None or anchor.start.line not in indented:
             rest.extend(inside)
             continue
-        place = _place_by_text(unit, anchor.start.line, source, memo)
+        place = _place_by_text(unit, module, anchor.start.line, source, memo)
         if place is None:
             index = _def_index(source, memo)
             place = index.get(tuple(n.name.value for n in scope)) if index is not None else None
@@ -503,7 +503,7 @@ def _scope_index(module, memo: dict) -> Dict[int, tuple]:
     return index
 
 
-def _place_by_text(unit, anchor_line: int, source: str, memo: dict) -> Optional[Tuple[int, int]]:
+def _place_by_text(unit, module, anchor_line: int, source: str, memo: dict) -> Optional[Tuple[int, int]]:
     """(line, indent) of ``unit``'s ``def NAME``/``class NAME`` line: the one place in
     the source where the unit's generated code is the source text, line for line (lines
     the generator indented carry the def line's indentation in front). None if there is
@@ -515,10 +515,9 @@ def _place_by_text(unit, anchor_line: int, source: str, memo: dict) -> Optional[
     """
     import libcst as cst
 
-    heads = _def_lines(source, memo)
+    heads, lines = _def_lines(source, memo)
     key = ("def" if isinstance(unit, cst.FunctionDef) else "class", unit.name.value)
-    lines = memo["source_lines"]
-    code, indented = _code_lines(unit, memo)
+    code, indented = _code_lines(unit, module, memo)
     found = None
     for line, outer in heads.get(key, ()):
         offset = line - anchor_line
@@ -538,15 +537,15 @@ _DEF_WORD = re.compile(r"(def|class)[ \t]+(\w+)")
 _DEF_HEAD = re.compile(r"([ \t]*)(?:async[ \t]+)?")
 
 
-def _def_lines(source: str, memo: dict) -> Dict[Tuple[str, str], List[Tuple[int, str]]]:
-    """{("def"|"class", name): [(line, indentation)]} of every line of the source that
+def _def_lines(source: str, memo: dict) -> Tuple[Dict[Tuple[str, str], List[Tuple[int, str]]], List[str]]:
+    """({("def"|"class", name): [(line, indentation)]} of every line of the source that
     reads like a def/class header (``[async] def NAME``/``class NAME`` after nothing but
-    indentation), strings and comments included; once per file."""
-    heads = memo.get("def_lines")
-    if heads is not None:
-        return heads
-    heads = {}
-    lines = memo["source_lines"] = source.split("\n")  # the newlines the tokenizer counts
+    indentation), strings and comments included, the source's lines); once per file."""
+    found = memo.get("def_lines")
+    if found is not None:
+        return found
+    heads: Dict[Tuple[str, str], List[Tuple[int, str]]] = {}
+    lines = source.split("\n")  # the newlines the tokenizer counts
     starts = [0]
     for text in lines[:-1]:
         starts.append(starts[-1] + len(text) + 1)
@@ -559,8 +558,8 @@ def _def_lines(source: str, memo: dict) -> Dict[Tuple[str, str], List[Tuple[int,
         if head is None or (match.group(1) == "class" and head.end(1) != begin):
             continue
         heads.setdefault((match.group(1), match.group(2)), []).append((line, head.group(1)))
-    memo["def_lines"] = heads
-    return heads
+    found = memo["def_lines"] = (heads, lines)
+    return found
 
 
 def _def_index(source: str, memo: dict):
@@ -619,17 +618,18 @@ def _table(node, module, memo: dict):
     return _generated(node, module, memo)[1:3]
 
 
-def _code_lines(node, memo: dict):
+def _code_lines(node, module, memo: dict):
     """(the lines of ``node``'s generated code, lines the generator began with
-    indentation), once ``_table`` has generated it."""
-    entry = memo["position_tables"][id(node)]
-    lines = entry[3].split("\n")
+    indentation)."""
+    _, _, indented, tokens = _generated(node, module, memo)
+    lines = "".join(tokens).split("\n")
     if lines[-1] == "":
         lines.pop()  # after the last newline
-    return lines, entry[2]
+    return lines, indented
 
 
 def _generated(node, module, memo: dict):
+    """(node, positions by node, indented lines, code tokens), generated once."""
     tables = memo.setdefault("position_tables", {})
     key = id(node)
     if key not in tables:
@@ -651,7 +651,7 @@ def _codegen_positions(node, module):
     state = State(default_indent=module.default_indent, default_newline=module.default_newline, provider=provider)
     state.indented = set()
     node._codegen(state)
-    return provider._computed, state.indented, "".join(state.tokens)
+    return provider._computed, state.indented, state.tokens
 
 
 def check_file(job: FileJob, rule_classes, rule_options, facts, prefilter: bool = True) -> Tuple[List[Diagnostic], Optional[str]]:
