@@ -139,6 +139,15 @@ def _value_kind(annotation) -> str:
     return _MAYBE
 
 
+def _items_code(sequence: str) -> List[str]:
+    """Code appending the items of ``sequence`` that are children."""
+    return [
+        f"for item in {sequence}:",
+        "    if (kinds.get(type(item)) or kind_of(type(item))) == CHILD:",
+        "        out.append(item)",
+    ]
+
+
 def _field_code(field: str, annotation) -> List[str]:
     import collections.abc
     import typing
@@ -148,13 +157,7 @@ def _field_code(field: str, annotation) -> List[str]:
         kind = _value_kind(typing.get_args(annotation)[0])
         if kind == _ALWAYS:
             return [f"out.extend(node.{field})"]
-        if kind == _NEVER:
-            return []
-        return [
-            f"for item in node.{field}:",
-            "    if (kinds.get(type(item)) or kind_of(type(item))) == CHILD:",
-            "        out.append(item)",
-        ]
+        return [] if kind == _NEVER else _items_code(f"node.{field}")
     kind = _value_kind(annotation)
     if kind == _ALWAYS:
         return [f"out.append(node.{field})"]
@@ -166,10 +169,7 @@ def _field_code(field: str, annotation) -> List[str]:
         "if kind == CHILD:",
         "    out.append(value)",
         "elif kind == SEQUENCE:",
-        "    for item in value:",
-        "        if (kinds.get(type(item)) or kind_of(type(item))) == CHILD:",
-        "            out.append(item)",
-    ]
+    ] + ["    " + line for line in _items_code("value")]
 
 
 def _children_function(tp: type) -> Callable[[cst.CSTNode], List[cst.CSTNode]]:
