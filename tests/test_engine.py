@@ -623,7 +623,7 @@ POSITION_SOURCES = [
 
 @pytest.mark.parametrize("source", POSITION_SOURCES)
 def test_partial_positions_equal_full_positions(source):
-    from backendlint.engine.checker import _codegen_positions, _positions
+    from backendlint.engine.positions import _codegen_positions, positions as _positions
     from backendlint.engine.traversal import children_of, walk
 
     module = cst.parse_module(source)
@@ -670,7 +670,7 @@ def test_valid_code_that_libcst_validation_rejects_is_checked(tmp_path):
 
 
 def test_parse_without_validation_builds_the_same_tree_and_restores_validation():
-    from backendlint.engine.checker import parse
+    from backendlint.engine.parse import parse
 
     for source in POSITION_SOURCES + [
         "async def f():\n    async with a as b, c:\n        return [x async for x in y if await x]\n",
@@ -929,7 +929,7 @@ def test_generated_children_are_the_runtime_checked_ones():
     """children_of's per-type functions trust the fields' annotations: on real code and
     on every kind of syntax, they must list what the runtime checks list."""
     import backendlint
-    from backendlint.engine.checker import parse
+    from backendlint.engine.parse import parse
     from backendlint.engine.traversal import _generic_children, children_of, walk
 
     trees = [parse(source) for source in [EVERY_SYNTAX] + POSITION_SOURCES]

@@ -78,7 +78,7 @@ class FileContext:
         (and shares its work: the statements generated here are not generated again).
         ``where``: as for ``Rule.report``, when all the nodes are inside it (a hint: a
         node outside it is still located, at more cost)."""
-        from backendlint.engine.checker import _positions
+        from backendlint.engine.positions import positions as _positions
 
         top, scope = where if where is not None else (self.top, ())
         wanted = [(n, top, scope) for n in nodes if n is not None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 # Rule pages ship inside the package (`backendlint rule CODE`); there is no hosted
 # documentation site yet, so findings carry no URL (JSON `url` is null, as ruff allows).
@@ -47,3 +47,20 @@ class Diagnostic:
     @classmethod
     def from_dict(cls, data: dict) -> "Diagnostic":
         return cls(**data)
+
+
+@dataclass
+class FileJob:
+    path: str  # filesystem path
+    display: str  # as reported
+    relpath: str  # posix, relative to the project root
+    module_name: str
+    is_package: bool
+
+
+def job_diagnostic(job: FileJob, code_name: Tuple[str, str], message: str, line: int = 1, col: int = 1, source_line: str = "") -> Diagnostic:
+    return Diagnostic(code_name[0], code_name[1], message, job.display, line, col, line, col, source_line)
+
+
+def line_text(lines: Sequence[str], line: int) -> str:
+    return lines[line - 1] if 0 < line <= len(lines) else ""

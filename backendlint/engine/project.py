@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backendlint.engine.cache import Store
-from backendlint.engine.checker import decode
+from backendlint.engine.parse import decode
 from backendlint.engine.facts import FactCollector, ProjectFacts, collectors, release_nodes
 
 

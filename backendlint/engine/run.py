@@ -15,7 +15,8 @@ import pathspec
 from backendlint import __version__
 from backendlint.engine import registry
 from backendlint.engine.cache import Store
-from backendlint.engine.checker import FileJob, check_file, check_source, on_big_stack, prepare_rules
+from backendlint.engine.checker import FileJob, check_file, check_source, prepare_rules
+from backendlint.engine.parse import on_big_stack
 from backendlint.engine.config import Config
 from backendlint.engine.diagnostics import Diagnostic
 from backendlint.engine.facts import ProjectFacts
