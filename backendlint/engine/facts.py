@@ -14,7 +14,20 @@ LibCST parse. Each part must be JSON-serialisable (it is cached).
 from __future__ import annotations
 
 import ast
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+# The stdlib-ast toolkit moved to pyast.py; these names stay importable from here.
+from backendlint.engine.pyast import (  # noqa: F401
+    CLAUSES,
+    STATEMENT_FIELDS,
+    all_nodes,
+    ast_dotted,
+    body_nodes,
+    body_statements,
+    descendants,
+    nodes_of,
+    release_nodes,
+)
 
 
 class ProjectFacts:
@@ -64,112 +77,6 @@ class FactCollector:
     def merge(self, parts: Dict[str, Any]) -> Any:
         """Combine the parts of every file (keyed by relpath) into the fact rules read."""
         return parts
-
-
-def ast_dotted(node: ast.AST) -> Optional[str]:
-    """``a.b.c`` for an ``ast`` Name/Attribute chain, else None (for collectors)."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
-
-
-def all_nodes(tree: ast.AST) -> List[ast.AST]:
-    """Every node of the tree in ``ast.walk`` order, computed once per tree.
-
-    Several collectors scan the whole file for a few node types (imports, assignments,
-    dicts); they share this one walk instead of each running ``ast.walk``.
-    """
-    cached = getattr(tree, "_backendlint_nodes", None)
-    if cached is not None:
-        return cached
-    out = descendants(tree)
-    tree._backendlint_nodes = out  # type: ignore[attr-defined]
-    return out
-
-
-def descendants(node: ast.AST) -> List[ast.AST]:
-    """The node and every node below it, in ``ast.walk`` order (breadth first), without
-    ``ast.walk``'s generator per node (several times faster)."""
-    out: List[ast.AST] = [node]
-    append = out.append
-    position = 0
-    AST = ast.AST
-    while position < len(out):
-        current = out[position]
-        position += 1
-        for name in current._fields:
-            value = getattr(current, name, None)
-            if isinstance(value, AST):
-                append(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, AST):
-                        append(item)
-    return out
-
-
-def release_nodes(tree: ast.AST) -> None:
-    """Drop the walk ``all_nodes`` kept on the tree: it holds the tree itself, a cycle
-    that would keep the whole tree alive until the garbage collector's next full pass."""
-    tree.__dict__.pop("_backendlint_nodes", None)
-
-
-_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-
-
-def body_nodes(stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
-    """The nodes of a body (depth first, last statement first), not entering nested
-    function, class or lambda definitions (their bodies run elsewhere)."""
-    stack = list(stmts)
-    pop, push = stack.pop, stack.append
-    AST = ast.AST
-    while stack:
-        node = pop()
-        yield node
-        for name in node._fields:  # ast.iter_child_nodes, without its generator cost
-            value = getattr(node, name, None)
-            if isinstance(value, AST):
-                if not isinstance(value, _NESTED_SCOPES):
-                    push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, AST) and not isinstance(item, _NESTED_SCOPES):
-                        push(item)
-
-
-# The fields of a statement that hold statements: bodies, else and finally blocks,
-# except handlers and match cases (whose own bodies hold the statements).
-STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
-# What holds a body of statements besides statements (match cases: Python 3.10+).
-CLAUSES = (ast.excepthandler,) + ((ast.match_case,) if hasattr(ast, "match_case") else ())
-_HOLDS_STATEMENTS = (ast.stmt,) + CLAUSES
-
-
-def body_statements(stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
-    """What ``body_nodes`` yields, in the same order, without the expressions: for
-    looking for statements (assignments, returns), at a fraction of the cost.
-    Expressions never hold statements, so leaving them out changes no order."""
-    stack = list(stmts)
-    pop, push = stack.pop, stack.append
-    while stack:
-        node = pop()
-        yield node
-        for name in node._fields:
-            value = getattr(node, name, None)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, _HOLDS_STATEMENTS) and not isinstance(item, _NESTED_SCOPES):
-                        push(item)
-
-
-def nodes_of(tree: ast.AST, types) -> List[ast.AST]:
-    """The tree's nodes of the given type(s), in ``ast.walk`` order."""
-    return [node for node in all_nodes(tree) if isinstance(node, types)]
 
 
 _COLLECTORS: Dict[str, FactCollector] = {}

@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backendlint.engine.facts import FactCollector, all_nodes, body_nodes, body_statements, descendants, nodes_of, register
 from backendlint.knowledge import creates as _creates
-from backendlint.knowledge.models import AstImports, ast_dotted
+from backendlint.engine.pyast import AstImports, ast_dotted
 from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, NON_ORM_PREFIXES, SESSION_NAMES
 from backendlint.knowledge.side_effects import _DJANGO_MAIL_FUNCS, _PAYMENT_SDKS, _STRIPE_ACTIONS, IDEMPOTENT_URL
 

@@ -35,8 +35,8 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional, Tuple
 
-from backendlint.engine.facts import STATEMENT_FIELDS, ast_dotted, FactCollector, nodes_of, register
-from backendlint.engine.imports import relative_package
+from backendlint.engine.facts import FactCollector, register
+from backendlint.engine.pyast import STATEMENT_FIELDS, AstImports, ast_dotted, nodes_of
 
 KIND = "orm_models"
 
@@ -158,57 +158,6 @@ def ir_size(node: Any, limit: int = _MAX_IR) -> int:
             count += 1
             work.extend(x for x in cur if isinstance(x, (list, tuple)))
     return count
-
-
-class AstImports:
-    """Import bindings of one file (the stdlib-ast twin of the engine's ImportTable)."""
-
-    def __init__(self, module_name: str, is_package: bool):
-        self.module = module_name
-        self.is_package = is_package
-        self.bindings: Dict[str, str] = {}
-        self.star = False
-
-    def _package(self, level: int) -> str:
-        return relative_package(self.module, self.is_package, level)
-
-    def add(self, node: ast.AST) -> None:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    self.bindings[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".", 1)[0]
-                    self.bindings[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:
-                module = ".".join(p for p in (self._package(node.level), module) if p)
-            for alias in node.names:
-                if alias.name == "*":
-                    self.star = True
-                    continue
-                self.bindings[alias.asname or alias.name] = f"{module}.{alias.name}" if module else alias.name
-
-    def local(self, name: str) -> None:
-        self.bindings[name] = f"{self.module}.{name}" if self.module else name
-
-    def resolve(self, dotted: Optional[str]) -> Optional[str]:
-        if not dotted:
-            return None
-        head, _, rest = dotted.partition(".")
-        bound = self.bindings.get(head)
-        if bound is None:
-            return None
-        return f"{bound}.{rest}" if rest else bound
-
-    def ref(self, dotted: Optional[str]) -> Optional[str]:
-        """Qualified name if bound, else ``?dotted`` (resolved by class name at merge)."""
-        if not dotted:
-            return None
-        return self.resolve(dotted) or "?" + dotted
-
-
 
 
 def _last(dotted: Optional[str]) -> str:

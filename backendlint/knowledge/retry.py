@@ -41,6 +41,10 @@ import libcst as cst
 
 from backendlint.engine.facts import ast_dotted, FactCollector, register
 from backendlint.engine.imports import dotted_name
+from backendlint.syntax.calls import CallArgs
+from backendlint.syntax.literals import is_constant, is_falsy_constant, is_none, is_truthy_constant
+from backendlint.syntax.names import last_name as last_part, names_in, param_names as _param_names, positional_params, target_names
+from backendlint.syntax.walk import SCOPE_TYPES as _SCOPE_TYPES, statements, walk_local
 
 # -- the policy model ------------------------------------------------------------------
 
@@ -102,164 +106,6 @@ def member_of(qualified: Optional[str], library: str, names: FrozenSet[str]) -> 
         return None
     last = qualified.rsplit(".", 1)[-1]
     return last if last in names else None
-
-
-def last_part(expr: cst.CSTNode) -> Optional[str]:
-    dotted = dotted_name(expr)
-    return dotted.rsplit(".", 1)[-1] if dotted else None
-
-
-def is_none(expr: Optional[cst.CSTNode]) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "None"
-
-
-def is_constant(expr: cst.CSTNode) -> bool:
-    if isinstance(expr, cst.Name):
-        return expr.value in ("True", "False", "None")
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
-        return is_constant(expr.expression)
-    return isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString))
-
-
-def is_falsy_constant(expr: cst.CSTNode) -> bool:
-    if isinstance(expr, cst.Name):
-        return expr.value in ("False", "None")
-    if isinstance(expr, cst.Integer):
-        try:
-            return int(expr.value.replace("_", ""), 0) == 0
-        except ValueError:
-            return False
-    if isinstance(expr, cst.SimpleString):
-        try:
-            return len(expr.evaluated_value) == 0
-        except Exception:  # noqa: BLE001 - odd prefixes
-            return False
-    return False
-
-
-def is_truthy_constant(expr: cst.CSTNode) -> bool:
-    if isinstance(expr, cst.Name):
-        return expr.value == "True"
-    if isinstance(expr, cst.Integer):
-        return not is_falsy_constant(expr)
-    return False
-
-
-@dataclass
-class CallArgs:
-    positional: List[cst.CSTNode]
-    keywords: Dict[str, cst.CSTNode]
-    star_args: bool
-    star_kwargs: bool
-
-    @classmethod
-    def of(cls, call: cst.Call) -> "CallArgs":
-        positional: List[cst.CSTNode] = []
-        keywords: Dict[str, cst.CSTNode] = {}
-        star_args = star_kwargs = False
-        for arg in call.args:
-            if arg.star == "*":
-                star_args = True
-            elif arg.star == "**":
-                star_kwargs = True
-            elif arg.keyword is not None:
-                keywords[arg.keyword.value] = arg.value
-            else:
-                positional.append(arg.value)
-        return cls(positional, keywords, star_args, star_kwargs)
-
-    def get(self, name: str, position: Optional[int] = None) -> Tuple[bool, Optional[cst.CSTNode]]:
-        """(given?, value) of a parameter passed by keyword or at ``position``."""
-        if name in self.keywords:
-            return True, self.keywords[name]
-        if position is not None and position < len(self.positional):
-            return True, self.positional[position]
-        return False, None
-
-    def maybe_hidden(self, position: Optional[int] = None) -> bool:
-        """Could ``*args`` / ``**kwargs`` be carrying the parameter?"""
-        if self.star_kwargs:
-            return True
-        return self.star_args and position is not None and position >= len(self.positional)
-
-
-# -- subtree helpers -------------------------------------------------------------------
-
-_SCOPE_TYPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-
-
-def walk_local(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Pre-order walk of ``node`` that does not enter nested functions, classes, lambdas.
-
-    The nested def/class/lambda node itself is yielded (its name binds here), its body
-    is not. Iterative, trivia skipped.
-    """
-    from backendlint.engine.traversal import children_of
-
-    work = [node]
-    first = True
-    while work:
-        current = work.pop()
-        yield current
-        if not first and isinstance(current, _SCOPE_TYPES):
-            continue
-        first = False
-        work.extend(reversed(children_of(current)))
-
-
-def statements(suite: Optional[cst.CSTNode]) -> List[cst.CSTNode]:
-    """The statements of a block, with simple statement lines split into small statements."""
-    if suite is None:
-        return []
-    if isinstance(suite, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
-        suite = suite.body
-    if isinstance(suite, cst.SimpleStatementSuite):
-        return list(suite.body)
-    if not isinstance(suite, cst.IndentedBlock):
-        return []
-    out: List[cst.CSTNode] = []
-    for stmt in suite.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            out.extend(stmt.body)
-        else:
-            out.append(stmt)
-    return out
-
-
-def names_in(expr: cst.CSTNode) -> Set[str]:
-    """Dotted names (``x``, ``self.attempts``) read in an expression, with their prefixes."""
-    out: Set[str] = set()
-    for node in walk_local(expr):
-        if isinstance(node, (cst.Name, cst.Attribute)):
-            dotted = dotted_name(node)
-            if dotted:
-                out.add(dotted)
-    return out
-
-
-def target_names(target: cst.CSTNode) -> List[str]:
-    """Dotted names bound by an assignment target (tuples unpacked)."""
-    if isinstance(target, (cst.Tuple, cst.List)):
-        out: List[str] = []
-        for element in target.elements:
-            out.extend(target_names(element.value))
-        return out
-    if isinstance(target, cst.StarredElement):
-        return target_names(target.value)
-    dotted = dotted_name(target)
-    return [dotted] if dotted else []
-
-
-def _param_names(params: cst.Parameters) -> List[str]:
-    out = [p.name.value for p in list(params.posonly_params) + list(params.params) + list(params.kwonly_params)]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            out.append(star.name.value)
-    return out
-
-
-def positional_params(fn: cst.FunctionDef) -> List[str]:
-    return [p.name.value for p in list(fn.params.posonly_params) + list(fn.params.params)]
 
 
 def is_clock_call(node: cst.CSTNode) -> bool:
@@ -887,7 +733,7 @@ _ast_dotted = ast_dotted  # shared with the other collectors
 
 def _ast_imports(tree: ast.Module, module_name: str, is_package: bool) -> Dict[str, str]:
     """Module-level imports and classes of a file (local name -> qualified name)."""
-    from backendlint.knowledge.models import AstImports
+    from backendlint.engine.pyast import AstImports
 
     table = AstImports(module_name, is_package)
     for node in tree.body:

@@ -273,7 +273,7 @@ class Transactions:
 # -- the project fact: wrappers of atomic ---------------------------------------------------
 def _ast_bindings(tree: ast.Module, module_name: str, is_package: bool) -> Dict[str, str]:
     """Local name -> qualified name, from every import of the file and its top-level defs."""
-    from backendlint.knowledge.models import AstImports
+    from backendlint.engine.pyast import AstImports
 
     table = AstImports(module_name, is_package)
     for node in tree.body:
