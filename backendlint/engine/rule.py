@@ -45,6 +45,29 @@ class Option:
         return None
 
 
+class Options(dict):
+    """A rule's options with their defaults filled in, parsed once per run.
+
+    Read them as attributes (``self.opts.transaction_wrappers`` for the option
+    ``transaction-wrappers``) or by their configuration name. The engine builds one per
+    enabled rule and hands the same object to ``prefilter_names``, ``prepare`` and every
+    instance of the rule (``Rule.typed`` builds one from a plain dict, for tests)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name.replace("_", "-")]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def for_rule(cls, rule: type, given: Optional[Dict[str, Any]] = None) -> "Options":
+        merged = {opt.name: list(opt.default) if isinstance(opt.default, list) else opt.default for opt in rule.options}
+        merged.update(given or {})
+        return cls(merged)
+
+
 @dataclass
 class PendingReport:
     node: "cst.CSTNode"
@@ -80,9 +103,14 @@ class Rule:
 
     def __init__(self, ctx: "FileContext", options: Optional[Dict[str, Any]] = None):
         self.ctx = ctx
-        merged = {opt.name: opt.default for opt in self.options}
-        merged.update(options or {})
-        self.opts = merged
+        self.opts = self.typed(options)
+
+    @classmethod
+    def typed(cls, options: Optional[Dict[str, Any]] = None) -> Options:
+        """The rule's ``Options`` (``options`` itself when the engine already built them)."""
+        if isinstance(options, Options):
+            return options
+        return Options.for_rule(cls, options)
 
     @classmethod
     def prefilter_tokens(cls, options: Optional[Dict[str, Any]] = None) -> Tuple[str, ...]:

@@ -14,6 +14,7 @@ import pathspec
 
 from backendlint import __version__
 from backendlint.engine import registry
+from backendlint.engine.rule import Options
 from backendlint.engine.cache import Store
 from backendlint.engine.checker import FileJob, check_file, check_source, prepare_rules
 from backendlint.engine.parse import on_big_stack
@@ -145,7 +146,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     result = RunResult()
     rules = enabled_rules(config, opts)
     result.rules = rules
-    rule_options = {r.name: config.rules.get(r.name, {}) for r in rules if config.rules.get(r.name)}
+    rule_options = {r.name: Options.for_rule(r, config.rules.get(r.name)) for r in rules}
 
     # -- the files ----------------------------------------------------------------
     stdin = opts.stdin_source is not None
