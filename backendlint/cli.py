@@ -69,6 +69,7 @@ def cli() -> None:
 @click.option("--output-format", type=click.Choice(FORMATS), default=None, help="Output format (default: full).")
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the report to this file instead of standard output.")
 @click.option("--statistics", is_flag=True, help="Show a count per rule instead of each finding.")
+@click.option("--min-severity", type=click.Choice(["low", "medium", "high"]), default=None, help="Show findings of this severity and above (default: medium; low shows everything).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings (errors still exit 2).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option("--config", "config_path", type=str, default=None, help="Configuration file (pyproject.toml or a backendlint TOML file).")
@@ -85,6 +86,7 @@ def check(
     output_format: Optional[str],
     output_file: Optional[str],
     statistics: bool,
+    min_severity: Optional[str],
     exit_zero: bool,
     no_cache: bool,
     config_path: Optional[str],
@@ -144,7 +146,10 @@ def check(
         for message in result.warnings:
             click.echo(f"backendlint: warning: {message}", err=True)
 
-    diags = result.diagnostics
+    from backendlint.engine.diagnostics import split_by_severity
+
+    threshold = min_severity or config.min_severity
+    diags, hidden = split_by_severity(result.diagnostics, threshold)
     fmt = output_format or "full"
     if statistics:
         text = format_statistics(diags)
@@ -155,10 +160,15 @@ def check(
     findings = [d for d in diags if not d.is_error]
     errors = [d for d in diags if d.is_error]
     if fmt in ("full", "concise") and not quiet and not statistics:
+        files = f"{result.files_checked} {'file' if result.files_checked == 1 else 'files'} checked"
         if diags:
-            text += f"Found {len(diags)} {'problem' if len(diags) == 1 else 'problems'} in {result.files_checked} {'file' if result.files_checked == 1 else 'files'} checked.\n"
+            text += f"Found {len(diags)} {'problem' if len(diags) == 1 else 'problems'} in {files}.\n"
         else:
-            text += f"All checks passed! ({result.files_checked} {'file' if result.files_checked == 1 else 'files'} checked)\n"
+            text += f"All checks passed! ({files})\n"
+        if hidden:
+            text += _hidden_line(len(hidden), threshold) + "\n"
+    elif hidden and not quiet:
+        click.echo(f"backendlint: {_hidden_line(len(hidden), threshold)}", err=True)
     if output_file:
         try:
             Path(output_file).write_text(text, encoding="utf-8")
@@ -172,6 +182,13 @@ def check(
     if findings and not exit_zero:
         sys.exit(1)
     sys.exit(0)
+
+
+def _hidden_line(count: int, threshold: str) -> str:
+    """``3 low-severity findings hidden (--min-severity low shows them).``"""
+    below = "low" if threshold == "medium" else "low- or medium"
+    noun = "finding" if count == 1 else "findings"
+    return f"{count} {below}-severity {noun} hidden (--min-severity low shows {'it' if count == 1 else 'them'})."
 
 
 @cli.command("rule")

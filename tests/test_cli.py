@@ -109,14 +109,14 @@ def test_noqa_is_not_counted_in_json_or_statistics(tmp_path):
     data = json.loads(cli("check", "--output-format", "json", cwd=root).stdout)
     assert [d["filename"] for d in data] == ["b.py"]
     stats = cli("check", "--statistics", cwd=root)
-    assert stats.stdout.split() == ["1", "BL101", "[unbounded-retry]"]
+    assert stats.stdout.split() == ["1", "BL101", "[unbounded-retry]", "medium"]
     assert stats.returncode == 1
 
 
 def test_github_gitlab_junit(tmp_path):
     root = make(tmp_path, {"a.py": BAD})
     gh = cli("check", "--output-format", "github", cwd=root).stdout
-    assert gh.startswith("::error title=backendlint (BL101),file=a.py,line=4,col=1,")
+    assert gh.startswith("::warning title=backendlint (BL101),file=a.py,line=4,col=1,")  # medium: a warning
     gl = json.loads(cli("check", "--output-format", "gitlab", cwd=root).stdout)
     assert gl[0]["check_name"] == "BL101" and gl[0]["location"] == {"path": "a.py", "lines": {"begin": 4, "end": 4}}
     assert gl[0]["severity"] in ("info", "minor", "major", "critical", "blocker") and len(gl[0]["fingerprint"]) == 32

@@ -186,7 +186,10 @@ def _run_rules(job: FileJob, source: str, module, ctx, chosen: Sequence[type], r
         text = _line_text(lines, line)
         if is_suppressed(text, report.code):
             continue
-        diag = Diagnostic(report.code, report.name, report.message, job.display, line, col, end_line, end_col, text)
+        diag = Diagnostic(
+            report.code, report.name, report.message, job.display, line, col, end_line, end_col, text,
+            report.severity, report.context, report.why,
+        )
         key = (diag.code, diag.line, diag.column, diag.message)
         if key in seen:
             continue

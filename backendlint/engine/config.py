@@ -47,6 +47,8 @@ class Config:
     # practice, and LibCST needs ~300 bytes of memory per byte of source.
     max_file_size: int = 1_048_576
     rules: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # Findings ranked below this are not shown and do not fail the run.
+    min_severity: str = "medium"
     # Where the configuration came from (None: defaults), and the directory that
     # relative patterns in it are relative to.
     source: Optional[Path] = None
@@ -55,7 +57,8 @@ class Config:
 
 _LIST_KEYS = {"select", "ignore", "extend-select", "exclude", "extend-exclude"}
 _BOOL_KEYS = {"respect-gitignore", "force-exclude"}
-_STR_KEYS = {"cache-dir"}
+_STR_KEYS = {"cache-dir", "min-severity"}
+_CHOICES = {"min-severity": ("low", "medium", "high")}
 _INT_KEYS = {"max-file-size"}
 _TABLE_KEYS = {"per-file-ignores", "rules"}
 VALID_KEYS = sorted(_LIST_KEYS | _BOOL_KEYS | _STR_KEYS | _INT_KEYS | _TABLE_KEYS)
@@ -161,6 +164,9 @@ def parse_table(config: Config, table: Dict[str, Any], prefix: str, shown: str) 
         elif key in _STR_KEYS:
             if not isinstance(value, str):
                 raise ConfigError(f"'{key}' in {where} must be a string, got {_type_name(value)}")
+            if key in _CHOICES and value not in _CHOICES[key]:
+                choices = ", ".join(f"'{c}'" for c in _CHOICES[key])
+                raise ConfigError(f"'{key}' in {where} must be one of {choices}, got '{value}'")
             setattr(config, attr, value)
         elif key in _INT_KEYS:
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

@@ -80,6 +80,9 @@ class PendingReport:
     # The def/class statements around the node when the report was made (outermost
     # first): positions are computed for the innermost one only where possible.
     scope: Tuple["cst.CSTNode", ...] = ()
+    severity: str = "medium"
+    context: str = ""
+    why: str = ""
 
 
 class Rule:
@@ -167,11 +170,22 @@ class Rule:
         prepared is still computed on first use.
         """
 
-    def report(self, node: "cst.CSTNode", message: str, where: Optional[tuple] = None) -> None:
+    def report(
+        self,
+        node: "cst.CSTNode",
+        message: str,
+        where: Optional[tuple] = None,
+        *,
+        severity: str = "medium",
+        context: str = "",
+        why: str = "",
+    ) -> None:
         """Report ``node``. ``where`` is ``ctx.where()`` as it was when the rule met the
-        node, for reports made later (in ``end_module``): it saves locating the node."""
+        node, for reports made later (in ``end_module``): it saves locating the node.
+        ``severity`` (low / medium / high), ``context`` and ``why``: the finding's rank
+        (catalog, "Severity"), shown apart from the message."""
         top, scope = where if where is not None else (self.ctx.top, self.ctx.scope())
-        self.ctx.add_report(PendingReport(node, message, self.code, self.name, top, scope))
+        self.ctx.add_report(PendingReport(node, message, self.code, self.name, top, scope, severity, context, why))
 
     def end_module(self) -> None:
         """Called after the traversal; rules that analyse whole functions report here."""

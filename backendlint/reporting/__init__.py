@@ -22,19 +22,31 @@ def _json_obj(d: Diagnostic) -> dict:
         "url": d.url,
         "fix": None,
         "noqa_row": d.line,
+        "severity": d.severity,
+        "context": d.context or None,
+        "why": d.why or None,
     }
 
 
+def _rank(d: Diagnostic) -> str:
+    """``(high: request handler; all rows of Order)``: the severity and why, after the rule name."""
+    return f"({d.severity}: {d.why})" if d.why else f"({d.severity})"
+
+
+_COLORS = {"high": "1;31", "medium": "1;33", "low": "1;36"}
+
+
 def concise(diags: Sequence[Diagnostic], **_) -> str:
-    return "".join(f"{d.path}:{d.line}:{d.column}: {d.code} [{d.name}] {d.message}\n" for d in diags)
+    return "".join(f"{d.path}:{d.line}:{d.column}: {d.code} [{d.name}] {_rank(d)} {d.message}\n" for d in diags)
 
 
 def full(diags: Sequence[Diagnostic], color: bool = False, **_) -> str:
     out = []
     for d in diags:
-        head = f"{d.path}:{d.line}:{d.column}: {d.code} [{d.name}] {d.message}"
+        head = f"{d.path}:{d.line}:{d.column}: {d.code} [{d.name}] {_rank(d)} {d.message}"
         if color:
-            head = f"\x1b[1m{d.path}\x1b[0m:{d.line}:{d.column}: \x1b[1;31m{d.code}\x1b[0m [{d.name}] {d.message}"
+            tint = _COLORS.get(d.severity, "1;31")
+            head = f"\x1b[1m{d.path}\x1b[0m:{d.line}:{d.column}: \x1b[{tint}m{d.code}\x1b[0m [{d.name}] {_rank(d)} {d.message}"
         out.append(head)
         if d.source_line:
             text = d.source_line.expandtabs(4).rstrip()
@@ -65,11 +77,16 @@ def github(diags: Sequence[Diagnostic], **_) -> str:
         return esc(text).replace(":", "%3A").replace(",", "%2C")
 
     return "".join(
-        f"::error title={esc_prop('backendlint (' + d.code + ')')},file={esc_prop(d.path)},"
+        f"::{_GITHUB_LEVEL.get(d.severity, 'error') if not d.is_error else 'error'} title={esc_prop('backendlint (' + d.code + ')')},file={esc_prop(d.path)},"
         f"line={d.line},col={d.column},endLine={d.end_line},endColumn={d.end_column}"
         f"::{esc(d.code + ' ' + d.message)}\n"
         for d in diags
     )
+
+
+_GITHUB_LEVEL = {"high": "error", "medium": "warning", "low": "notice"}
+_GITLAB_SEVERITY = {"high": "major", "medium": "minor", "low": "info"}
+_SARIF_LEVEL = {"high": "error", "medium": "warning", "low": "note"}
 
 
 def _fingerprint(d: Diagnostic) -> str:
@@ -92,7 +109,7 @@ def gitlab(diags: Sequence[Diagnostic], **_) -> str:
                 "description": f"{d.code} {d.message}",
                 "check_name": d.code,
                 "fingerprint": fp,
-                "severity": "critical" if d.is_error else "major",
+                "severity": "critical" if d.is_error else _GITLAB_SEVERITY.get(d.severity, "major"),
                 "location": {"path": d.path, "lines": {"begin": d.line, "end": d.end_line}},
             }
         )
@@ -152,7 +169,7 @@ def sarif(diags: Sequence[Diagnostic], rules: Sequence[type] = (), **_) -> str:
             {
                 "ruleId": d.code,
                 "ruleIndex": index[d.code],
-                "level": "error",
+                "level": _SARIF_LEVEL.get(d.severity, "error"),
                 "message": {"text": d.message},
                 "locations": [
                     {
@@ -168,6 +185,7 @@ def sarif(diags: Sequence[Diagnostic], rules: Sequence[type] = (), **_) -> str:
                     }
                 ],
                 "partialFingerprints": {"backendlint/v1": _fingerprint(d)},
+                "properties": {k: v for k, v in (("severity", d.severity), ("context", d.context), ("why", d.why)) if v},
             }
         )
     doc = {
@@ -219,6 +237,8 @@ FORMATTERS: Dict[str, Callable[..., str]] = {
 
 
 def statistics(diags: Sequence[Diagnostic]) -> str:
-    counts = Counter((d.code, d.name) for d in diags)
-    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0]))
-    return "".join(f"{n:>5}\t{code}\t[{name}]\n" for (code, name), n in rows)
+    """A count per rule and severity, most first."""
+    counts = Counter((d.code, d.name, d.severity) for d in diags)
+    order = {"high": 0, "medium": 1, "low": 2}
+    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], order.get(kv[0][2], 3)))
+    return "".join(f"{n:>5}\t{code}\t[{name}]\t{severity}\n" for (code, name, severity), n in rows)
