@@ -20,7 +20,7 @@ from backendlint.engine import registry
 from helpers import lint
 
 PAGES = Path(__file__).resolve().parent.parent / "rules"
-MARK = re.compile(r"#\s*<--\s*(BL\d{3})")
+MARK = re.compile(r"#\s*<--\s*(BL\d{3})(?:\s+(high|medium|low)\b)?")
 FILE = re.compile(r"^#\s*file:\s*(\S+)\s*$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
@@ -67,9 +67,20 @@ def expected_marks(files: Dict[str, str]) -> List[Tuple[str, str, int]]:
     out = []
     for name, source in files.items():
         for number, line in enumerate(source.splitlines(), start=1):
-            for code in MARK.findall(line):
+            for code, _severity in MARK.findall(line):
                 out.append((code, name, number))
     return sorted(out)
+
+
+def expected_severities(files: Dict[str, str]) -> Dict[Tuple[str, int], str]:
+    """{(file, line): severity} for marks that give one."""
+    out = {}
+    for name, source in files.items():
+        for number, line in enumerate(source.splitlines(), start=1):
+            for _code, severity in MARK.findall(line):
+                if severity:
+                    out[(name, number)] = severity
+    return out
 
 
 def cases():
@@ -105,3 +116,6 @@ def test_rule_page_example(tmp_path, rule, kind, files):
         diags = lint(sub, files, select=[rule.code], prefilter=prefilter)
         got = sorted((d.code, d.path, d.line) for d in diags)
         assert got == expected, f"prefilter={prefilter}: {[f'{d.path}:{d.line} {d.code} {d.message}' for d in diags]}"
+        severities = {(d.path, d.line): d.severity for d in diags}
+        for place, severity in expected_severities(files).items():
+            assert severities[place] == severity, f"{place}: {severity} expected, got {severities[place]} ({[d.why for d in diags]})"
