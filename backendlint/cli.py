@@ -32,6 +32,12 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _load() -> None:
+    from backendlint.plugins import load
+
+    load()
+
+
 def main() -> None:
     """Entry point: an unexpected exception is exit code 2 with a message, never exit 1
     (which means "findings") and never a bare traceback."""
@@ -97,6 +103,7 @@ def check(
     no_prefilter: bool,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory)."""
+    _load()
     from backendlint.engine import registry
     from backendlint.engine.config import ConfigError, find_config, load_config
     from backendlint.engine.run import RunOptions, run
@@ -195,6 +202,7 @@ def _hidden_line(count: int, threshold: str) -> str:
 @click.argument("key")
 def rule_cmd(key: str) -> None:
     """Print the page of rule KEY (a code such as BL101 or a name such as unbounded-retry)."""
+    _load()
     import difflib
 
     from backendlint.docs import rule_page
@@ -213,6 +221,7 @@ def rule_cmd(key: str) -> None:
 @cli.command("rules")
 def rules_cmd() -> None:
     """List every rule: code, name and summary."""
+    _load()
     from backendlint.engine import registry
 
     rules = registry.all_rules()

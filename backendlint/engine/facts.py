@@ -90,8 +90,8 @@ def register(collector_cls: type) -> type:
 
 
 def collectors(kinds: Optional[List[str]] = None) -> List[FactCollector]:
-    import backendlint.knowledge  # noqa: F401  (registers the collectors)
-
+    """The registered collectors (``backendlint.plugins.load`` imports the modules that
+    register them), all or those of ``kinds``."""
     if kinds is None:
         return list(_COLLECTORS.values())
     missing = [k for k in kinds if k not in _COLLECTORS]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib
-import pkgutil
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from backendlint.engine.rule import Rule
@@ -12,20 +10,22 @@ from backendlint.engine.rule import Rule
 _RULES: Optional[List[type]] = None
 
 
+def install(rules) -> None:
+    """Make ``rules`` (Rule subclasses) the rules of this process. The top floor does it
+    (``backendlint.plugins.load``): the engine imports no rule, so no import circle
+    runs through it."""
+    global _RULES
+    found: Dict[str, type] = {}
+    for rule in rules:
+        if isinstance(rule, type) and issubclass(rule, Rule) and rule is not Rule and rule.code:
+            found[rule.code] = rule
+    _RULES = [found[code] for code in sorted(found)]
+
+
 def all_rules() -> List[type]:
     """Every rule class, sorted by code."""
-    global _RULES
     if _RULES is None:
-        import backendlint.rules as package
-
-        found: Dict[str, type] = {}
-        for info in pkgutil.iter_modules(package.__path__):
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
-            for obj in vars(module).values():
-                if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.code:
-                    if obj.__module__ == module.__name__:
-                        found[obj.code] = obj
-        _RULES = [found[code] for code in sorted(found)]
+        raise RuntimeError("no rules are installed: import backendlint.plugins and call load() first")
     return _RULES
 
 

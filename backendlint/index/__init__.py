@@ -4,11 +4,5 @@ transaction wrappers, Celery task classes, middleware, settings).
 
 Each module defines its ``FactCollector`` (registered with the engine) and a reader for
 what it merged, so that nothing outside ``index/`` reads a fact's parts by position.
-Modules are imported here so that their collectors register.
+``backendlint.plugins.load`` imports every module, so that their collectors register.
 """
-
-import importlib
-import pkgutil
-
-for _info in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_info.name}")
