@@ -23,7 +23,7 @@ import ast
 from typing import Dict, Iterable, Optional
 
 from backendlint.engine.facts import FactCollector, register
-from backendlint.engine.pyast import ast_dotted, file_bindings, nodes_of, resolve
+from backendlint.engine.pyast import ast_dotted, descendants, file_bindings, nodes_of, resolve
 from backendlint.knowledge.contexts import OPERATOR, REQUEST, TASK, hottest
 
 FACT_KIND = "unit_roles"
@@ -87,9 +87,10 @@ class UnitRoles(FactCollector):
                 note(call.args[0], TASK)
         for stmt in tree.body:
             if isinstance(stmt, ast.If) and _is_main_test(stmt.test):
-                for call in nodes_of(ast.Module(body=stmt.body, type_ignores=[]), ast.Call):
-                    if isinstance(call.func, (ast.Name, ast.Attribute)):
-                        note(call.func, OPERATOR)
+                for inner in stmt.body:
+                    for call in descendants(inner):
+                        if isinstance(call, ast.Call) and isinstance(call.func, (ast.Name, ast.Attribute)):
+                            note(call.func, OPERATOR)
         return roles or None
 
     def merge(self, parts: Dict[str, Dict[str, str]]) -> Dict[str, str]:
