@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 import libcst._nodes.op as _op
 import libcst._nodes.whitespace as _ws
 
-from backendlint.engine.context import FileContext
-from backendlint.engine.rule import Rule
+if TYPE_CHECKING:  # annotations only: positions (which context uses) needs children_of
+    from backendlint.engine.context import FileContext
+    from backendlint.engine.rule import Rule
 
 
 def _trivia_types() -> frozenset:
