@@ -1,17 +1,10 @@
 """BL101 unbounded-retry: a retry policy with no cap on attempts and no cap on total time.
 
-What bounds a retry is vocabulary (``backendlint.knowledge.retry``: the libraries and
-celery); how a hand-written retry loop or recursive retry runs is an analysis
-(``backendlint.analysis.retry_loops``). This rule asks them about every retry it can see,
-decides what is not reported (rules/BL101.md, "Not reported") and words the findings:
-
-- library policies (tenacity, backoff, retrying, urllib3 Retry, stamina), at the
-  decorator line or the constructor call line;
-- celery tasks and Task classes with ``max_retries=None`` that retry, at the decorator
-  (or at the class's ``max_retries = None`` line);
-- hand-written retry loops (``while True`` / ``while <flag>`` / ``itertools.count()``),
-  at the loop line, and functions that call themselves from their except handler, at
-  the recursive call.
+Asks the retry vocabulary (``knowledge.retry``: libraries, celery) and the analysis of
+hand-written retries (``analysis.retry_loops``) about every retry it sees, decides what is
+not reported (rules/BL101.md) and words the findings. Reported at: the decorator or
+constructor call line (libraries, celery tasks), the class's ``max_retries = None`` line
+(celery Task classes), the loop line (retry loops), the recursive call (recursive retries).
 """
 
 from __future__ import annotations
