@@ -4,9 +4,9 @@ BL102 retry-without-backoff reads the same loops for ``sleeps``).
 
 - ``RetryLoops.retry_loop(loop, stack)``: a ``while True`` / ``while <flag>`` /
   ``for _ in itertools.count()`` loop with ``try`` statements, as a ``RetryLoop``: its
-  shape, each ``try`` (``TrySite``: does an except branch go round again, how does the
-  attempt's success path end, does the loop poll, does an error move it on to other
-  work), whether a counter or deadline ends it, its attempt counters that are never
+  shape, each ``try`` (``TrySite``: the attempt and what it catches, does an except branch
+  go round again, how does the attempt's success path end, does the loop poll, does an
+  error move it on to other work), whether a counter or deadline ends it, its attempt counters that are never
   compared, whether it sleeps, is time-boxed, asks a person.
 - ``RetryLoops.self_calls(handler, stack)``: the calls of the enclosing function to itself
   inside an except handler, as ``SelfCalls``: how each call's arguments differ from the
@@ -157,8 +157,18 @@ class TrySite:
         self.loop = loop
 
     @property
+    def attempt(self) -> cst.CSTNode:
+        """What is retried: the ``try`` body."""
+        return self.node.body
+
+    @property
     def handlers(self) -> Sequence[cst.CSTNode]:
         return self.node.handlers
+
+    @property
+    def caught(self) -> List[Optional[cst.BaseExpression]]:
+        """The exception each handler catches, as written (None: a bare ``except:``)."""
+        return [handler.type for handler in self.node.handlers]
 
     @cached_property
     def goes_round(self) -> bool:
