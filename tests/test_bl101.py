@@ -1282,3 +1282,56 @@ def test_deeply_nested_code_does_not_crash(tmp_path):
 ])
 def test_every_import_spelling(tmp_path, spelling):
     assert len(lines(tmp_path, spelling)) == 1
+
+
+# -- the analysis under the rule: how a loop body's statements end ---------------------
+
+
+def _loop_outcomes(body: str, flag_ends=None):
+    """Outcomes (backendlint.analysis.retry_loops.RetryFlow) of a loop body's statements."""
+    import types
+
+    import libcst as cst
+
+    from backendlint.analysis.retry_loops import RetryFlow
+    from backendlint.engine.imports import ImportTable
+    from backendlint.syntax.scopes import Scopes
+    from backendlint.syntax.walk import statements
+
+    module = cst.parse_module("import sys\nwhile True:\n" + textwrap.indent(textwrap.dedent(body), "    "))
+    imports = ImportTable("example")
+    imports.add_import(module.body[0].body[0])
+    scopes = Scopes(types.SimpleNamespace(module=module, imports=imports))
+    loop = module.body[1]
+    return set(RetryFlow(scopes, [module, loop], flag_ends).outcomes(statements(loop.body)))
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("call()\n", {"next"}),
+    ("break\n", {"exit"}),
+    ("return x\n", {"exit"}),
+    ("raise E\n", {"raise"}),
+    ("continue\n", {"continue"}),
+    ("sys.exit(1)\n", {"raise"}),
+    ("if ok:\n    break\n", {"next", "exit"}),
+    ("if True:\n    break\n", {"next", "exit"}),  # conditions are not evaluated
+    ("try:\n    return get()\nexcept E:\n    pass\n", {"exit", "next"}),
+    ("try:\n    get()\nexcept E:\n    continue\nelse:\n    break\n", {"continue", "exit"}),
+    ("try:\n    get()\nfinally:\n    raise E\n", {"raise"}),
+    ("try:\n    break\nfinally:\n    log()\n", {"exit"}),
+    # a nested loop's break and continue are its own; a return or raise anywhere in it counts
+    ("for x in xs:\n    break\n", {"next"}),
+    ("while True:\n    if x:\n        return x\n", {"next", "exit"}),
+    ("for x in xs:\n    try:\n        raise E\n    except E:\n        pass\n", {"next", "raise"}),
+    ("match x:\n    case 1:\n        break\n", {"next", "exit"}),
+])
+def test_loop_body_outcomes(body, expected):
+    assert _loop_outcomes(body) == expected
+
+
+def test_flag_ending_assignment_exits_the_loop():
+    def ends(stmt):
+        return isinstance(stmt, __import__("libcst").Assign) and stmt.targets[0].target.value == "running"
+
+    assert _loop_outcomes("running = False\n", ends) == {"exit"}
+    assert _loop_outcomes("other = False\n", ends) == {"next"}
