@@ -10,7 +10,7 @@ from backendlint.engine.config import Config
 from backendlint.engine.discovery import discover, module_name
 from backendlint.engine.project import build_index
 from backendlint.engine.run import RunOptions, _relpath, run
-from backendlint.knowledge import models as index_module
+from backendlint.index import models as index_module
 from helpers import write_project
 
 
