@@ -76,22 +76,29 @@ _MAX_IR = 400  # nodes; bigger summaries are dropped (keeps the index compact)
 
 # -- the expression IR ---------------------------------------------------------------
 # Expressions are tuples (lists once cached as JSON) ``(kind, origin, ...)``; origin is
-# the LibCST node on the rule side and 0 in the index. Kinds:
-#   ("n", o, name)              a name (parameter, local or builtin)
-#   ("g", o, qualified)         a name resolved through the file's imports (index only)
-#   ("a", o, value, attr)       attribute
-#   ("c", o, func, [args], [[kw, value]], star)
-#   ("s", o, text)  ("k", o, constant)
-#   ("i", o, value, index)      subscript; a slice is ("sl", o, lower, upper, step)
-#   ("w", o, value)             await
-#   ("l", o, body)              lambda
-#   ("t", o, [elements])        tuple / list / set display
-#   ("d", o, [keys], [values])  dict display
-#   ("cp", o, kind, elt, [[target, iter, [ifs], async]])   comprehension
-#   ("cm", o, left, [[op, right]])                         comparison
-#   ("nw", o, target, value)    walrus
-#   ("alt", o, [alternatives])  one of several values (index summaries only)
-#   ("x", o, [children])        anything else
+# the LibCST node on the rule side (``analysis/queries/ir.py``, the twin front end) and 0
+# in the index. The kinds stay short strings (the summaries are cached as JSON); their
+# names:
+IR_NAME = "n"  # ("n", o, name): a parameter, local or builtin
+IR_GLOBAL = "g"  # ("g", o, qualified): a name resolved through the file's imports (index only)
+IR_ATTR = "a"  # ("a", o, value, attr)
+IR_CALL = "c"  # ("c", o, func, [args], [[kw, value]], star): star = *args / **kwargs passed
+IR_STR = "s"  # ("s", o, text)
+IR_CONST = "k"  # ("k", o, constant): numbers, True/False/None (the rule side keeps no value)
+IR_INDEX = "i"  # ("i", o, value, index): subscript; the index may be a slice:
+IR_SLICE = "sl"  # ("sl", o, lower, upper, step)
+IR_AWAIT = "w"  # ("w", o, value)
+IR_LAMBDA = "l"  # ("l", o, body)
+IR_TUPLE = "t"  # ("t", o, [elements]): tuple / list / set display
+IR_DICT = "d"  # ("d", o, [keys], [values]): dict display
+IR_COMP = "cp"  # ("cp", o, kind, elt, [[target, iter, [ifs], async]]): comprehension
+IR_COMPARE = "cm"  # ("cm", o, left, [[op, right]])
+IR_NOT = "nt"  # ("nt", o, operand)
+IR_BOOLOP = "bo"  # ("bo", o, [operands])
+IR_IFEXP = "ie"  # ("ie", o, test, body, orelse)
+IR_WALRUS = "nw"  # ("nw", o, target, value)
+IR_ALT = "alt"  # ("alt", o, [alternatives]): one of several values (index summaries only)
+IR_OTHER = "x"  # ("x", o, [children]): anything else
 
 
 def ir_size(node: Any, limit: int = _MAX_IR) -> int:
@@ -111,8 +118,8 @@ def ir_size(node: Any, limit: int = _MAX_IR) -> int:
 class _Summariser:
     """Turns a function's return expressions into IR with locals substituted.
 
-    Names bound by parameters stay ``("n", 0, name)``; module-level and imported names
-    become ``("g", 0, qualified)``; locals are replaced by the expression(s) assigned to
+    Names bound by parameters stay ``(IR_NAME, 0, name)``; module-level and imported names
+    become ``(IR_GLOBAL, 0, qualified)``; locals are replaced by the expression(s) assigned to
     them before the return (several alternatives after branches).
     """
 
@@ -126,17 +133,17 @@ class _Summariser:
     def expr(self, node: ast.AST) -> Any:
         self.budget -= 1
         if self.budget < 0:
-            return ("x", 0, [])
+            return (IR_OTHER, 0, [])
         if isinstance(node, ast.Name):
             if node.id in self.env:
                 alts = self.env[node.id]
-                return alts[0] if len(alts) == 1 else ("alt", 0, list(alts))
+                return alts[0] if len(alts) == 1 else (IR_ALT, 0, list(alts))
             if node.id in self.params or node.id in ("self", "cls"):
-                return ("n", 0, node.id)
+                return (IR_NAME, 0, node.id)
             q = self.imports.resolve(node.id)
-            return ("g", 0, q) if q else ("n", 0, node.id)
+            return (IR_GLOBAL, 0, q) if q else (IR_NAME, 0, node.id)
         if isinstance(node, ast.Attribute):
-            return ("a", 0, self.expr(node.value), node.attr)
+            return (IR_ATTR, 0, self.expr(node.value), node.attr)
         if isinstance(node, ast.Call):
             args, star = [], 0
             for a in node.args:
@@ -150,29 +157,29 @@ class _Summariser:
                     star = 1
                 else:
                     kws.append([k.arg, self.expr(k.value)])
-            return ("c", 0, self.expr(node.func), args, kws, star)
+            return (IR_CALL, 0, self.expr(node.func), args, kws, star)
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str):
-                return ("s", 0, node.value)
+                return (IR_STR, 0, node.value)
             if isinstance(node.value, (bool, int, float)) or node.value is None:
-                return ("k", 0, node.value)
-            return ("x", 0, [])
+                return (IR_CONST, 0, node.value)
+            return (IR_OTHER, 0, [])
         if isinstance(node, ast.Subscript):
             sl = node.slice
             if isinstance(sl, ast.Slice):
-                index = ("sl", 0, *(self.expr(p) if p is not None else None for p in (sl.lower, sl.upper, sl.step)))
+                index = (IR_SLICE, 0, *(self.expr(p) if p is not None else None for p in (sl.lower, sl.upper, sl.step)))
             else:
                 index = self.expr(sl)
-            return ("i", 0, self.expr(node.value), index)
+            return (IR_INDEX, 0, self.expr(node.value), index)
         if isinstance(node, ast.Await):
-            return ("w", 0, self.expr(node.value))
+            return (IR_AWAIT, 0, self.expr(node.value))
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            return ("t", 0, [self.expr(e) for e in node.elts if not isinstance(e, ast.Starred)])
+            return (IR_TUPLE, 0, [self.expr(e) for e in node.elts if not isinstance(e, ast.Starred)])
         if isinstance(node, ast.Lambda):
-            return ("l", 0, self.expr(node.body))
+            return (IR_LAMBDA, 0, self.expr(node.body))
         if isinstance(node, ast.IfExp):
-            return ("alt", 0, [self.expr(node.body), self.expr(node.orelse)])
-        return ("x", 0, [])
+            return (IR_ALT, 0, [self.expr(node.body), self.expr(node.orelse)])
+        return (IR_OTHER, 0, [])
 
     def assign(self, target: ast.AST, value: Any, conditional: bool) -> None:
         if isinstance(target, ast.Name):
@@ -182,7 +189,7 @@ class _Summariser:
             self.env[target.id] = alts[-3:]
         elif isinstance(target, (ast.Tuple, ast.List)):
             for elt in target.elts:
-                self.assign(elt.value if isinstance(elt, ast.Starred) else elt, ("x", 0, []), conditional)
+                self.assign(elt.value if isinstance(elt, ast.Starred) else elt, (IR_OTHER, 0, []), conditional)
 
     def block(self, body: List[ast.stmt], conditional: bool) -> None:
         for stmt in body:
@@ -198,13 +205,13 @@ class _Summariser:
             elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
                 self.assign(stmt.target, self.expr(stmt.value), conditional)
             elif isinstance(stmt, ast.AugAssign):
-                self.assign(stmt.target, ("x", 0, []), conditional)
+                self.assign(stmt.target, (IR_OTHER, 0, []), conditional)
             elif isinstance(stmt, ast.Return):
                 if stmt.value is not None and not (isinstance(stmt.value, ast.Constant) and stmt.value.value is None):
                     self.returns.append(self.expr(stmt.value))
             elif isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While)):
                 if isinstance(stmt, (ast.For, ast.AsyncFor)):
-                    self.assign(stmt.target, ("x", 0, []), True)
+                    self.assign(stmt.target, (IR_OTHER, 0, []), True)
                 self.block(stmt.body, True)
                 self.block(stmt.orelse, True)
             elif isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -244,22 +251,22 @@ def _looks_query(node: Any, in_manager: bool) -> bool:
         if not isinstance(cur, (list, tuple)) or not cur:
             continue
         kind = cur[0]
-        if kind == "a":
+        if kind == IR_ATTR:
             if cur[3] in QUERY_MARKERS:
                 return True
             work.append(cur[2])
-        elif kind == "c":
+        elif kind == IR_CALL:
             func = cur[2]
-            if func[0] == "g" and last_part(func[2]) in QUERY_MARKERS:
+            if func[0] == IR_GLOBAL and last_part(func[2]) in QUERY_MARKERS:
                 return True
-            if func[0] == "n" and func[2] == "list" and cur[3]:
+            if func[0] == IR_NAME and func[2] == "list" and cur[3]:
                 work.append(cur[3][0])
             work.append(func)
-        elif kind == "n" and in_manager and cur[2] == "self":
+        elif kind == IR_NAME and in_manager and cur[2] == "self":
             return True
-        elif kind == "alt":
+        elif kind == IR_ALT:
             work.extend(cur[2])
-        elif kind in ("i", "w"):
+        elif kind in (IR_INDEX, IR_AWAIT):
             work.append(cur[2])
     return False
 
@@ -1013,6 +1020,16 @@ class ModelIndex:
         m = self._sa.get(model) if model else None
         entry = m["r"].get(attr) if m else None
         return SaRelationship(entry[0], entry[1], entry[2], entry[3]) if entry is not None else None
+
+    def django_relations(self, model: Optional[str]) -> Dict[str, DjangoRelation]:
+        """Every relation attribute of a Django model (reverse accessors included)."""
+        m = self._dj.get(model) if model else None
+        return {attr: DjangoRelation(e[0], e[1], e[2]) for attr, e in (m["r"] if m else {}).items()}
+
+    def sa_relationships(self, model: Optional[str]) -> Dict[str, SaRelationship]:
+        """Every relationship of a mapped class (backrefs from other classes included)."""
+        m = self._sa.get(model) if model else None
+        return {attr: SaRelationship(e[0], e[1], e[2], e[3]) for attr, e in (m["r"] if m else {}).items()}
 
     def managers(self, model: Optional[str]) -> Dict[str, str]:
         """Manager attribute -> manager (or QuerySet) class key ('' for a plain one)."""

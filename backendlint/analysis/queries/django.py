@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, FrozenSet, List, Optional, Tuple
 
 from backendlint.analysis.queries.values import EMPTY, UNKNOWN, Val, const_text, is_loaded, sub_eager, union, unknown
-from backendlint.index.models import ModelIndex
+from backendlint.index.models import IR_NAME, ModelIndex
 from backendlint.knowledge.models import FK, GFK, O2O, RFK, SINGLE
 from backendlint.knowledge.queries import DJ_LAZY, DJ_ONE, DJ_VAL, DJ_WRITE
 
@@ -232,7 +232,7 @@ class DjangoSemantics:
             return Val("page", extra=argv[0], taint=at, desc=argv[0].desc, node=argv[0].node)
         if last == "prefetch_related_objects" and head == "django" and e[3]:
             target = e[3][0]
-            if target[0] == "n" and target[2] in self.env:
+            if target[0] == IR_NAME and target[2] in self.env:
                 cur = self.env[target[2]]
                 if cur.k in ("rows", "qs", "row"):
                     eager, ta = prefetches(argv[1:], cur.eager, cur.ta, self.facts, cur.model)

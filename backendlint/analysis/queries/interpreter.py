@@ -17,7 +17,25 @@ from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 import libcst as cst
 
 from backendlint.analysis.queries.django import DjangoSemantics
-from backendlint.analysis.queries.ir import assigns, dotted_ir, render, statements_ir, stores
+from backendlint.analysis.queries.ir import (
+    ST_ASSIGN,
+    ST_BREAK,
+    ST_CONTINUE,
+    ST_EXPR,
+    ST_FOR,
+    ST_IF,
+    ST_MATCH,
+    ST_RAISE,
+    ST_RETURN,
+    ST_TRY,
+    ST_WHILE,
+    ST_WITH,
+    assigns,
+    dotted_ir,
+    render,
+    statements_ir,
+    stores,
+)
 from backendlint.analysis.queries.loops import Access, Loop, LoopContext, QueryEvent, is_batching_loop, is_literal_loop
 from backendlint.analysis.queries.sqlalchemy import (
     SqlAlchemySemantics,
@@ -28,6 +46,27 @@ from backendlint.analysis.queries.sqlalchemy import (
     sessionish,
 )
 from backendlint.analysis.queries.values import EMPTY, UNKNOWN, Val, merge, merge_env, union, unknown
+from backendlint.index.models import (
+    IR_ALT,
+    IR_ATTR,
+    IR_AWAIT,
+    IR_BOOLOP,
+    IR_CALL,
+    IR_COMP,
+    IR_COMPARE,
+    IR_CONST,
+    IR_DICT,
+    IR_GLOBAL,
+    IR_IFEXP,
+    IR_INDEX,
+    IR_NAME,
+    IR_NOT,
+    IR_OTHER,
+    IR_SLICE,
+    IR_STR,
+    IR_TUPLE,
+    IR_WALRUS,
+)
 from backendlint.knowledge.queries import (
     BUILTINS,
     DJ_WRITE,
@@ -126,7 +165,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
     def _once(self, loop: Loop) -> bool:
         """Is the current point run at most once per entry into ``loop`` (or per group)?"""
         for end, inner in self.blocks[loop.depth:]:
-            if end in ("R", "X") or (end == "B" and inner == loop.id):
+            if end in (ST_RETURN, ST_RAISE) or (end == ST_BREAK and inner == loop.id):
                 return True
         for guarded in self.guards:
             if loop.id in guarded:
@@ -140,19 +179,19 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
         in cache: cache[row.event_id] = ...`` run their body once per distinct value,
         not once per row.
         """
-        if test[0] == "bo":
+        if test[0] == IR_BOOLOP:
             return union(self.guard_of(sub, body) for sub in test[2])
         memo = None  # ``if x is None: x = query(); cache[k] = x`` (a cache miss)
-        if test[0] == "nt" and test[2][0] == "n":
+        if test[0] == IR_NOT and test[2][0] == IR_NAME:
             memo = test[2][2]
-        elif test[0] == "cm" and len(test[3]) == 1 and test[3][0][0] == "Is" and test[3][0][1][0] == "k" and test[2][0] == "n":
+        elif test[0] == IR_COMPARE and len(test[3]) == 1 and test[3][0][0] == "Is" and test[3][0][1][0] == IR_CONST and test[2][0] == IR_NAME:
             memo = test[2][2]
         if memo is not None:
             if stores(body, memo):
                 v = self.env.get(memo)
                 return frozenset(l.id for l in self.loops) if v is not None else EMPTY
             return EMPTY
-        if test[0] != "cm" or len(test[3]) != 1:
+        if test[0] != IR_COMPARE or len(test[3]) != 1:
             return EMPTY
         op, right = test[3][0]
         left = test[2]
@@ -176,15 +215,15 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
             cur = work.pop()
             if not isinstance(cur, tuple) or not cur:
                 continue
-            if cur[0] == "n":
+            if cur[0] == IR_NAME:
                 v = self.env.get(cur[2])
                 if v is not None and v.k == "row" and v.loop is not None:
                     out.add(v.loop)
-            elif cur[0] in ("a", "i"):
+            elif cur[0] in (IR_ATTR, IR_INDEX):
                 work.append(cur[2])
-            elif cur[0] in ("t", "x"):
+            elif cur[0] in (IR_TUPLE, IR_OTHER):
                 work.extend(cur[2])
-            elif cur[0] == "c":
+            elif cur[0] == IR_CALL:
                 work.extend(cur[3])
         return out
 
@@ -214,10 +253,10 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
 
     def is_transaction(self, item: Any) -> bool:
         """``transaction.atomic()`` / ``session.begin()``: a unit of work per loop item."""
-        if item[0] != "c":
+        if item[0] != IR_CALL:
             return False
         func = item[2]
-        if func[0] == "a" and func[3] in ("begin", "begin_nested"):
+        if func[0] == IR_ATTR and func[3] in ("begin", "begin_nested"):
             return True
         dotted = dotted_ir(func)
         if not dotted or self.foreign:
@@ -238,7 +277,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
     # -- statements ----------------------------------------------------------------------
     def block(self, stmts: list) -> Optional[str]:
         end = stmts[-1][0] if stmts else None
-        if end not in ("R", "X", "B", "C"):
+        if end not in (ST_RETURN, ST_RAISE, ST_BREAK, ST_CONTINUE):
             end = None
         self.blocks.append((end, self.loops[-1].id if self.loops else None))
         try:
@@ -266,20 +305,20 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
 
     def stmt(self, st: tuple) -> None:
         k = st[0]
-        if k == "A":
+        if k == ST_ASSIGN:
             value = self.ev(st[3])
             for target in st[2]:
                 if st[4]:
-                    old = self.ev(target) if target[0] == "n" else UNKNOWN
+                    old = self.ev(target) if target[0] == IR_NAME else UNKNOWN
                     self.bind(target, unknown(old.taint | value.taint))
                 else:
                     self.bind(target, value)
-        elif k == "E":
+        elif k == ST_EXPR:
             self.ev(st[2])
-        elif k in ("R", "X"):
+        elif k in (ST_RETURN, ST_RAISE):
             if st[2] is not None:
                 self.ev(st[2])
-        elif k == "I":
+        elif k == ST_IF:
             self.test(st[2])
             guard = self.guard_of(st[2], st[3]) if self.loops else EMPTY
             if guard:
@@ -290,20 +329,20 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                     self.guards.pop()
             else:
                 self.branches([st[3], st[4]])
-        elif k == "F":
+        elif k == ST_FOR:
             self.for_stmt(st)
-        elif k == "W":
+        elif k == ST_WHILE:
             self.test(st[2])
             self.branches([st[3], []])
             if st[4]:
                 self.block(st[4])
-        elif k == "WI":
+        elif k == ST_WITH:
             atomic = False
             for item, target in st[2]:
                 v = self.ev(item)
                 atomic = atomic or self.is_transaction(item)
                 if target is not None:
-                    if v.k == "session" or (v.k == "?" and sessionish(item) and item[0] == "c"):
+                    if v.k == "session" or (v.k == "?" and sessionish(item) and item[0] == IR_CALL):
                         v = Val("session", asyn=st[4] or v.asyn)
                     self.bind(target, v)
             if atomic and self.loops:
@@ -314,7 +353,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                     self.atomics.pop()
             else:
                 self.block(st[3])
-        elif k == "T":
+        elif k == ST_TRY:
             self.block(st[2])
             bodies = [h[1] for h in st[3]]
             if bodies or st[4]:
@@ -326,7 +365,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                     self.rare -= 1
             if st[5]:
                 self.block(st[5])
-        elif k == "M":
+        elif k == ST_MATCH:
             self.ev(st[2])
             self.branches(st[3] + [[]])
 
@@ -349,11 +388,11 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
             self.block(orelse)
 
     def test(self, e: Any) -> Val:
-        if e[0] == "bo":
+        if e[0] == IR_BOOLOP:
             for sub in e[2]:
                 self.test(sub)
             return UNKNOWN
-        if e[0] == "nt":
+        if e[0] == IR_NOT:
             self.test(e[2])
             return UNKNOWN
         v = self.ev(e)
@@ -362,11 +401,11 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
 
     def bind(self, target: Any, v: Val) -> None:
         k = target[0]
-        if k == "n":
+        if k == IR_NAME:
             if v.k == "row" and v.desc != target[2]:
                 v = v.but(desc=target[2])
             self.env[target[2]] = v
-        elif k == "t":
+        elif k == IR_TUPLE:
             elts = target[2]
             if v.k == "tuple" and isinstance(v.extra, list) and len(v.extra) == len(elts):
                 for t, sub in zip(elts, v.extra):
@@ -374,13 +413,13 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
             else:
                 for t in elts:
                     self.bind(t, unknown(v.taint))
-        elif k == "a":
+        elif k == IR_ATTR:
             base = target[2]
-            if base[0] == "n":
+            if base[0] == IR_NAME:
                 cur = self.env.get(base[2])
                 if cur is not None and cur.k == "row":
                     self.env[base[2]] = cur.but(eager=cur.eager | {target[3]})
-        elif k == "x":
+        elif k == IR_OTHER:
             for sub in target[2]:
                 self.bind(sub, unknown(v.taint))
 
@@ -389,38 +428,38 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
         if e is None:
             return UNKNOWN
         k = e[0]
-        if k == "n":
+        if k == IR_NAME:
             return self.name(e)
-        if k == "g":
+        if k == IR_GLOBAL:
             return self.glob(e[2], last_of(e[2]), e)
-        if k == "a":
+        if k == IR_ATTR:
             return self.attr(e)
-        if k == "c":
+        if k == IR_CALL:
             return self.call(e)
-        if k == "s":
+        if k == IR_STR:
             return Val("const", extra=e[2])
-        if k == "k":
+        if k == IR_CONST:
             return Val("const")
-        if k == "i":
+        if k == IR_INDEX:
             return self.subscript(e)
-        if k == "w":
+        if k == IR_AWAIT:
             v = self.ev(e[2])
             if v.fw == "sa" and v.k in ("rows", "exec", "row", "qs"):
                 return v.but(asyn=True)
             return v
-        if k == "t":
+        if k == IR_TUPLE:
             vals = [self.ev(x) for x in e[2]]
-            lit = "lit" if all(x[0] in ("s", "k") for x in e[2]) else None
+            lit = "lit" if all(x[0] in (IR_STR, IR_CONST) for x in e[2]) else None
             return Val("tuple", extra=vals, taint=union(v.taint for v in vals), coll=lit)
-        if k == "d":
+        if k == IR_DICT:
             vals = [self.ev(x) for x in e[2]] + [self.ev(x) for x in e[3]]
             taint = union(v.taint for v in vals)
-            if len(e[2]) == len(e[3]) and all(x[0] in ("s", "k") for x in e[2]):
+            if len(e[2]) == len(e[3]) and all(x[0] in (IR_STR, IR_CONST) for x in e[2]):
                 return Val("tuple", coll="lit", taint=taint)
             return unknown(taint)
-        if k == "cp":
+        if k == IR_COMP:
             return self.comp(e)
-        if k == "cm":
+        if k == IR_COMPARE:
             left = self.ev(e[2])
             taint = left.taint
             for op, right_e in e[3]:
@@ -429,26 +468,26 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                 if op in ("In", "NotIn"):
                     self.evaluate(right, right_e[1], "in")
             return unknown(taint)
-        if k == "nt":
+        if k == IR_NOT:
             v = self.ev(e[2])
             self.evaluate(v, e[1], "bool")
             return unknown(v.taint)
-        if k == "bo":
+        if k == IR_BOOLOP:
             vals = [self.ev(x) for x in e[2]]
             return unknown(union(v.taint for v in vals))
-        if k == "ie":
+        if k == IR_IFEXP:
             self.test(e[2])
             return merge(self.ev(e[3]), self.ev(e[4]))
-        if k == "nw":
+        if k == IR_WALRUS:
             v = self.ev(e[3])
             self.bind(e[2], v)
             return v
-        if k == "alt":
+        if k == IR_ALT:
             out = None
             for x in e[2]:
                 out = merge(out, self.ev(x))
             return out or UNKNOWN
-        if k == "x":
+        if k == IR_OTHER:
             vals = [self.ev(x) for x in e[2]]
             return unknown(union(v.taint for v in vals))
         return UNKNOWN
@@ -496,7 +535,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
 
     def attr(self, e: Any) -> Val:
         base_e, a, node = e[2], e[3], e[1]
-        if a in ("pk", "id") and base_e[0] == "a":
+        if a in ("pk", "id") and base_e[0] == IR_ATTR:
             inner = self.ev(base_e[2])
             if inner.k == "row":
                 child = self.rel_read(inner, base_e[3], base_e[1], pk=True)
@@ -560,7 +599,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
 
     def call(self, e: Any) -> Val:
         func = e[2]
-        if func[0] == "a":
+        if func[0] == IR_ATTR:
             if func[3] in DJ_WRITE:
                 # o.tags.all().delete(): a write through the relation, not a read
                 self.writing += 1
@@ -783,7 +822,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
     def subscript(self, e: Any) -> Val:
         base = self.ev(e[2])
         index = e[3]
-        if index[0] == "sl":
+        if index[0] == IR_SLICE:
             parts = [self.ev(p) for p in index[2:] if p is not None]
             taint = base.taint | union(v.taint for v in parts)
             if base.k in ("qs", "vals", "rows"):
@@ -796,7 +835,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
             return self.instance(base, taint)
         if base.k == "rows":
             return self.instance(base, taint)
-        if base.k == "tuple" and isinstance(base.extra, list) and index[0] == "k":
+        if base.k == "tuple" and isinstance(base.extra, list) and index[0] == IR_CONST:
             return unknown(taint)
         return unknown(taint)
 
@@ -851,7 +890,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
             for _ in range(pushed):
                 self.loops.pop()
             self.env = saved_env
-        if last_elem is not None and len(gens) == 1 and elt[0] == "n" and last_elem[0][0] == "n" and elt[2] == last_elem[0][2]:
+        if last_elem is not None and len(gens) == 1 and elt[0] == IR_NAME and last_elem[0][0] == IR_NAME and elt[2] == last_elem[0][2]:
             it = last_elem[2]
             if last_elem[1].k == "row":
                 src = self.as_rows(it) if it.k != "page" else UNKNOWN

@@ -38,9 +38,46 @@ from typing import Any, Iterable, Optional
 
 import libcst as cst
 
+from backendlint.index.models import (
+    IR_ATTR,
+    IR_AWAIT,
+    IR_BOOLOP,
+    IR_CALL,
+    IR_COMP,
+    IR_COMPARE,
+    IR_CONST,
+    IR_DICT,
+    IR_GLOBAL,
+    IR_IFEXP,
+    IR_INDEX,
+    IR_LAMBDA,
+    IR_NAME,
+    IR_NOT,
+    IR_OTHER,
+    IR_SLICE,
+    IR_STR,
+    IR_TUPLE,
+    IR_WALRUS,
+)
 from backendlint.syntax.literals import string_value
 from backendlint.syntax.names import last_of
 from backendlint.syntax.walk import statements
+
+# Statement kinds (built here only; the index summarises expressions).
+ST_ASSIGN = "A"
+ST_EXPR = "E"
+ST_RETURN = "R"
+ST_RAISE = "X"
+ST_BREAK = "B"
+ST_CONTINUE = "C"
+ST_IF = "I"
+ST_FOR = "F"
+ST_WHILE = "W"
+ST_WITH = "WI"
+ST_TRY = "T"
+ST_MATCH = "M"
+ST_DEF = "D"
+
 
 def expression_ir(node: cst.CSTNode) -> tuple:
     """IR of a LibCST expression (the kinds: see the module docstring)."""
@@ -48,10 +85,10 @@ def expression_ir(node: cst.CSTNode) -> tuple:
     if tp is cst.Name:
         v = node.value
         if v in ("True", "False", "None"):
-            return ("k", node, None)
-        return ("n", node, v)
+            return (IR_CONST, node, None)
+        return (IR_NAME, node, v)
     if tp is cst.Attribute:
-        return ("a", node, expression_ir(node.value), node.attr.value)
+        return (IR_ATTR, node, expression_ir(node.value), node.attr.value)
     if tp is cst.Call:
         args, kws, star = [], [], 0
         for a in node.args:
@@ -62,38 +99,38 @@ def expression_ir(node: cst.CSTNode) -> tuple:
                 kws.append((a.keyword.value, expression_ir(a.value)))
             else:
                 args.append(expression_ir(a.value))
-        return ("c", node, expression_ir(node.func), args, kws, star)
+        return (IR_CALL, node, expression_ir(node.func), args, kws, star)
     if tp is cst.SimpleString or tp is cst.ConcatenatedString:
         try:
             value = string_value(node) if tp is cst.SimpleString else node.evaluated_value
         except Exception:  # noqa: BLE001 - odd prefixes
             value = None
         if isinstance(value, str):
-            return ("s", node, value)
-        return ("k", node, None)
+            return (IR_STR, node, value)
+        return (IR_CONST, node, None)
     if tp in (cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis):
-        return ("k", node, None)
+        return (IR_CONST, node, None)
     if tp is cst.Subscript:
         if len(node.slice) == 1:
             sl = node.slice[0].slice
             if isinstance(sl, cst.Index):
-                return ("i", node, expression_ir(node.value), expression_ir(sl.value))
+                return (IR_INDEX, node, expression_ir(node.value), expression_ir(sl.value))
             if isinstance(sl, cst.Slice):
                 parts = [expression_ir(p) if p is not None else None for p in (sl.lower, sl.upper, sl.step)]
-                return ("i", node, expression_ir(node.value), ("sl", sl, *parts))
-        return ("x", node, [expression_ir(node.value)])
+                return (IR_INDEX, node, expression_ir(node.value), (IR_SLICE, sl, *parts))
+        return (IR_OTHER, node, [expression_ir(node.value)])
     if tp is cst.Await:
-        return ("w", node, expression_ir(node.expression))
+        return (IR_AWAIT, node, expression_ir(node.expression))
     if tp is cst.Lambda:
-        return ("l", node, None)
+        return (IR_LAMBDA, node, None)
     if tp in (cst.Tuple, cst.List, cst.Set):
         elts = []
         for el in node.elements:
             if isinstance(el, cst.StarredElement):
-                elts.append(("x", el, [expression_ir(el.value)]))
+                elts.append((IR_OTHER, el, [expression_ir(el.value)]))
             else:
                 elts.append(expression_ir(el.value))
-        return ("t", node, elts)
+        return (IR_TUPLE, node, elts)
     if tp is cst.Dict:
         keys, values = [], []
         for el in node.elements:
@@ -102,7 +139,7 @@ def expression_ir(node: cst.CSTNode) -> tuple:
                 values.append(expression_ir(el.value))
             else:
                 values.append(expression_ir(el.value))
-        return ("d", node, keys, values)
+        return (IR_DICT, node, keys, values)
     if tp in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
         gens = []
         comp = node.for_in
@@ -110,16 +147,16 @@ def expression_ir(node: cst.CSTNode) -> tuple:
             gens.append((expression_ir(comp.target), expression_ir(comp.iter), [expression_ir(i.test) for i in comp.ifs], comp.asynchronous is not None))
             comp = comp.inner_for_in
         if tp is cst.DictComp:
-            elt = ("t", node, [expression_ir(node.key), expression_ir(node.value)])
+            elt = (IR_TUPLE, node, [expression_ir(node.key), expression_ir(node.value)])
         else:
             elt = expression_ir(node.elt)
-        return ("cp", node, tp.__name__, elt, gens)
+        return (IR_COMP, node, tp.__name__, elt, gens)
     if tp is cst.Comparison:
-        return ("cm", node, expression_ir(node.left), [(type(c.operator).__name__, expression_ir(c.comparator)) for c in node.comparisons])
+        return (IR_COMPARE, node, expression_ir(node.left), [(type(c.operator).__name__, expression_ir(c.comparator)) for c in node.comparisons])
     if tp is cst.UnaryOperation:
         if isinstance(node.operator, cst.Not):
-            return ("nt", node, expression_ir(node.expression))
-        return ("x", node, [expression_ir(node.expression)])
+            return (IR_NOT, node, expression_ir(node.expression))
+        return (IR_OTHER, node, [expression_ir(node.expression)])
     if tp is cst.BooleanOperation or tp is cst.BinaryOperation:
         # long chains (a + b + c ...) nest to the left: flatten them without recursion
         operands = []
@@ -129,22 +166,22 @@ def expression_ir(node: cst.CSTNode) -> tuple:
             cur = cur.left
         operands.append(cur)
         kids = [expression_ir(o) for o in reversed(operands)]
-        return ("bo" if tp is cst.BooleanOperation else "x", node, kids)
+        return (IR_BOOLOP if tp is cst.BooleanOperation else IR_OTHER, node, kids)
     if tp is cst.IfExp:
-        return ("ie", node, expression_ir(node.test), expression_ir(node.body), expression_ir(node.orelse))
+        return (IR_IFEXP, node, expression_ir(node.test), expression_ir(node.body), expression_ir(node.orelse))
     if tp is cst.NamedExpr:
-        return ("nw", node, expression_ir(node.target), expression_ir(node.value))
+        return (IR_WALRUS, node, expression_ir(node.target), expression_ir(node.value))
     if tp is cst.FormattedString:
         kids = [expression_ir(p.expression) for p in node.parts if isinstance(p, cst.FormattedStringExpression)]
-        return ("x", node, kids)
+        return (IR_OTHER, node, kids)
     if tp is cst.Yield:
         value = node.value
         if isinstance(value, cst.From):
             value = value.item
-        return ("x", node, [expression_ir(value)] if value is not None else [])
+        return (IR_OTHER, node, [expression_ir(value)] if value is not None else [])
     if tp is cst.StarredElement:
-        return ("x", node, [expression_ir(node.value)])
-    return ("x", node, [])
+        return (IR_OTHER, node, [expression_ir(node.value)])
+    return (IR_OTHER, node, [])
 
 
 
@@ -156,26 +193,26 @@ def statements_ir(stmts: Iterable[cst.CSTNode]) -> list:
         if tp is cst.SimpleStatementLine or tp is cst.SimpleStatementSuite:
             out.extend(statements_ir(st.body))
         elif tp is cst.Assign:
-            out.append(("A", st, [expression_ir(t.target) for t in st.targets], expression_ir(st.value), 0))
+            out.append((ST_ASSIGN, st, [expression_ir(t.target) for t in st.targets], expression_ir(st.value), 0))
         elif tp is cst.AnnAssign:
             if st.value is not None:
-                out.append(("A", st, [expression_ir(st.target)], expression_ir(st.value), 0))
+                out.append((ST_ASSIGN, st, [expression_ir(st.target)], expression_ir(st.value), 0))
         elif tp is cst.AugAssign:
-            out.append(("A", st, [expression_ir(st.target)], expression_ir(st.value), 1))
+            out.append((ST_ASSIGN, st, [expression_ir(st.target)], expression_ir(st.value), 1))
         elif tp is cst.Expr:
-            out.append(("E", st, expression_ir(st.value)))
+            out.append((ST_EXPR, st, expression_ir(st.value)))
         elif tp is cst.Return:
-            out.append(("R", st, expression_ir(st.value) if st.value is not None else None))
+            out.append((ST_RETURN, st, expression_ir(st.value) if st.value is not None else None))
         elif tp is cst.Raise:
-            out.append(("X", st, expression_ir(st.exc) if st.exc is not None else None))
+            out.append((ST_RAISE, st, expression_ir(st.exc) if st.exc is not None else None))
         elif tp is cst.Break:
-            out.append(("B", st))
+            out.append((ST_BREAK, st))
         elif tp is cst.Continue:
-            out.append(("C", st))
+            out.append((ST_CONTINUE, st))
         elif tp is cst.Assert:
-            out.append(("E", st, expression_ir(st.test)))
+            out.append((ST_EXPR, st, expression_ir(st.test)))
         elif tp is cst.Del:
-            out.append(("E", st, ("x", st, [])))
+            out.append((ST_EXPR, st, (IR_OTHER, st, [])))
         elif tp is cst.If:
             orelse = st.orelse
             if isinstance(orelse, cst.If):
@@ -184,16 +221,16 @@ def statements_ir(stmts: Iterable[cst.CSTNode]) -> list:
                 rest = statements_ir(statements(orelse.body))
             else:
                 rest = []
-            out.append(("I", st, expression_ir(st.test), statements_ir(statements(st.body)), rest))
+            out.append((ST_IF, st, expression_ir(st.test), statements_ir(statements(st.body)), rest))
         elif tp is cst.For:
             orelse = statements_ir(statements(st.orelse.body)) if st.orelse is not None else []
-            out.append(("F", st, expression_ir(st.target), expression_ir(st.iter), statements_ir(statements(st.body)), orelse, st.asynchronous is not None))
+            out.append((ST_FOR, st, expression_ir(st.target), expression_ir(st.iter), statements_ir(statements(st.body)), orelse, st.asynchronous is not None))
         elif tp is cst.While:
             orelse = statements_ir(statements(st.orelse.body)) if st.orelse is not None else []
-            out.append(("W", st, expression_ir(st.test), statements_ir(statements(st.body)), orelse))
+            out.append((ST_WHILE, st, expression_ir(st.test), statements_ir(statements(st.body)), orelse))
         elif tp is cst.With:
             items = [(expression_ir(i.item), expression_ir(i.asname.name) if i.asname is not None else None) for i in st.items]
-            out.append(("WI", st, items, statements_ir(statements(st.body)), st.asynchronous is not None))
+            out.append((ST_WITH, st, items, statements_ir(statements(st.body)), st.asynchronous is not None))
         elif tp is cst.Try or tp is cst.TryStar:
             handlers = []
             for h in st.handlers:
@@ -201,11 +238,11 @@ def statements_ir(stmts: Iterable[cst.CSTNode]) -> list:
                 handlers.append((expression_ir(name) if isinstance(name, cst.Name) else None, statements_ir(statements(h.body))))
             orelse = statements_ir(statements(st.orelse.body)) if st.orelse is not None else []
             final = statements_ir(statements(st.finalbody.body)) if st.finalbody is not None else []
-            out.append(("T", st, statements_ir(statements(st.body)), handlers, orelse, final))
+            out.append((ST_TRY, st, statements_ir(statements(st.body)), handlers, orelse, final))
         elif tp is cst.Match:
-            out.append(("M", st, expression_ir(st.subject), [statements_ir(statements(c.body)) for c in st.cases]))
+            out.append((ST_MATCH, st, expression_ir(st.subject), [statements_ir(statements(c.body)) for c in st.cases]))
         elif tp in (cst.FunctionDef, cst.ClassDef):
-            out.append(("D", st, st.name.value))
+            out.append((ST_DEF, st, st.name.value))
         # pass, import, global, nonlocal: nothing to evaluate
     return out
 
@@ -215,22 +252,22 @@ def render(e: Any, budget: int = 6) -> str:
     if e is None or budget <= 0:
         return "..."
     k = e[0]
-    if k in ("n",):
+    if k in (IR_NAME,):
         return e[2]
-    if k == "g":
+    if k == IR_GLOBAL:
         return e[2].rsplit(".", 1)[-1]
-    if k == "a":
+    if k == IR_ATTR:
         return f"{render(e[2], budget - 1)}.{e[3]}"
-    if k == "c":
+    if k == IR_CALL:
         inner = "..." if (e[3] or e[4] or e[5]) else ""
         return f"{render(e[2], budget - 1)}({inner})"
-    if k == "i":
+    if k == IR_INDEX:
         return f"{render(e[2], budget - 1)}[...]"
-    if k == "w":
+    if k == IR_AWAIT:
         return f"await {render(e[2], budget - 1)}"
-    if k == "s":
+    if k == IR_STR:
         return repr(e[2]) if len(e[2]) < 20 else "'...'"
-    if k == "t":
+    if k == IR_TUPLE:
         return "(...)"
     return "..."
 
@@ -238,13 +275,13 @@ def render(e: Any, budget: int = 6) -> str:
 
 def dotted_ir(e: Any) -> Optional[str]:
     parts = []
-    while e is not None and e[0] == "a":
+    while e is not None and e[0] == IR_ATTR:
         parts.append(e[3])
         e = e[2]
-    if e is not None and e[0] in ("n", "g"):
+    if e is not None and e[0] in (IR_NAME, IR_GLOBAL):
         parts.append(e[2])
         return ".".join(reversed(parts))
-    if e is not None and e[0] == "c" and e[2][0] == "a":
+    if e is not None and e[0] == IR_CALL and e[2][0] == IR_ATTR:
         # self.get_session().query(...) -> "get_session()"
         return None
     return None
@@ -253,11 +290,11 @@ def dotted_ir(e: Any) -> Optional[str]:
 def last_name_ir(e: Any) -> str:
     if e is None:
         return ""
-    if e[0] == "a":
+    if e[0] == IR_ATTR:
         return e[3]
-    if e[0] in ("n", "g"):
+    if e[0] in (IR_NAME, IR_GLOBAL):
         return last_of(e[2])
-    if e[0] == "c":
+    if e[0] == IR_CALL:
         return last_name_ir(e[2]) + "()"
     return ""
 
@@ -269,22 +306,22 @@ def assigns(body: list, var: str, container: bool) -> bool:
     while work:
         st = work.pop()
         k = st[0]
-        if k == "A":
+        if k == ST_ASSIGN:
             for t in st[2]:
                 if not container and dotted_ir(t) == var:
                     return True
-                if container and t[0] == "i" and dotted_ir(t[2]) == var:
+                if container and t[0] == IR_INDEX and dotted_ir(t[2]) == var:
                     return True
-        elif k == "E" and container:
+        elif k == ST_EXPR and container:
             e = st[2]
-            if e[0] == "c" and e[2][0] == "a" and e[2][3] in ("add", "append", "setdefault", "update") and dotted_ir(e[2][2]) == var:
+            if e[0] == IR_CALL and e[2][0] == IR_ATTR and e[2][3] in ("add", "append", "setdefault", "update") and dotted_ir(e[2][2]) == var:
                 return True
-        elif k == "I":
+        elif k == ST_IF:
             work.extend(st[3])
             work.extend(st[4])
-        elif k in ("WI",):
+        elif k in (ST_WITH,):
             work.extend(st[3])
-        elif k == "T":
+        elif k == ST_TRY:
             work.extend(st[2])
     return False
 
@@ -292,9 +329,9 @@ def assigns(body: list, var: str, container: bool) -> bool:
 def stores(body: list, var: str) -> bool:
     """Does ``body`` store ``var`` into a container (``cache[key] = var``)?"""
     for st in body:
-        if st[0] == "A" and any(t[0] == "i" for t in st[2]) and st[3][0] == "n" and st[3][2] == var:
+        if st[0] == ST_ASSIGN and any(t[0] == IR_INDEX for t in st[2]) and st[3][0] == IR_NAME and st[3][2] == var:
             return True
-        if st[0] == "I" and (stores(st[3], var) or stores(st[4], var)):
+        if st[0] == ST_IF and (stores(st[3], var) or stores(st[4], var)):
             return True
     return False
 

@@ -18,6 +18,7 @@ from typing import Any, FrozenSet, List, NamedTuple, Optional, Tuple
 
 from backendlint.analysis.queries.ir import last_name_ir
 from backendlint.analysis.queries.values import Val
+from backendlint.index.models import IR_ATTR, IR_CALL, IR_CONST, IR_NAME, IR_STR, IR_TUPLE
 from backendlint.knowledge.queries import BATCH_CALL_WORDS, BATCH_TARGET_WORDS
 
 
@@ -87,16 +88,16 @@ class QueryEvent:
 
 def is_literal_loop(e: Any, it: Optional[Val] = None) -> bool:
     """A loop over a fixed, small collection written in the code (or configuration)."""
-    if e[0] == "t":
-        return all(x[0] in ("s", "k", "n", "a") or (x[0] == "t" and is_literal_loop(x)) for x in e[2])
-    if e[0] == "c" and e[2][0] == "n" and e[2][2] == "range" and all(a[0] == "k" for a in e[3]):
+    if e[0] == IR_TUPLE:
+        return all(x[0] in (IR_STR, IR_CONST, IR_NAME, IR_ATTR) or (x[0] == IR_TUPLE and is_literal_loop(x)) for x in e[2])
+    if e[0] == IR_CALL and e[2][0] == IR_NAME and e[2][2] == "range" and all(a[0] == IR_CONST for a in e[3]):
         return True
-    if e[0] == "c" and e[2][0] == "a" and e[2][3] in ("items", "keys", "values") and not e[3]:
+    if e[0] == IR_CALL and e[2][0] == IR_ATTR and e[2][3] in ("items", "keys", "values") and not e[3]:
         return is_literal_loop(e[2][2])
-    if e[0] == "c" and e[2][0] == "n" and e[2][2] in ("sorted", "list", "tuple", "reversed", "enumerate", "set") and e[3]:
+    if e[0] == IR_CALL and e[2][0] == IR_NAME and e[2][2] in ("sorted", "list", "tuple", "reversed", "enumerate", "set") and e[3]:
         return is_literal_loop(e[3][0])
-    if e[0] in ("n", "a"):
-        last = e[2] if e[0] == "n" else e[3]
+    if e[0] in (IR_NAME, IR_ATTR):
+        last = e[2] if e[0] == IR_NAME else e[3]
         if len(last) > 1 and last.isupper():
             return True  # CHOICES, settings.DEFAULT_GROUPS
         if last[:1].isupper() and (it is None or it.k in ("class", "g", "?")):
@@ -108,9 +109,9 @@ def is_literal_loop(e: Any, it: Optional[Val] = None) -> bool:
 
 def is_batching_loop(iter_e: Any, target: Any) -> bool:
     """``for chunk in chunked(ids, 500)`` / ``for start in range(0, n, 1000)``: batches."""
-    if target is not None and target[0] == "n" and any(w in target[2].lower() for w in BATCH_TARGET_WORDS):
+    if target is not None and target[0] == IR_NAME and any(w in target[2].lower() for w in BATCH_TARGET_WORDS):
         return True
-    if iter_e[0] == "c":
+    if iter_e[0] == IR_CALL:
         name = last_name_ir(iter_e[2]).lower().rstrip("()")
         if name == "range" and len(iter_e[3]) == 3:
             return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, FrozenSet, List, Optional, Tuple
 
 from backendlint.analysis.queries.ir import last_name_ir
+from backendlint.index.models import IR_ATTR, IR_INDEX, IR_NAME
 from backendlint.analysis.queries.values import EMPTY, UNKNOWN, Val, const_text, is_loaded, sub_eager, union, unknown
 from backendlint.knowledge.queries import (
     LOADERS_COLUMN,
@@ -119,7 +120,7 @@ class SqlAlchemySemantics:
             if not statement_reads(argv[0], e[3][0] if e is not None and e[3] else None):
                 return unknown(at)  # a write, or a statement we cannot read
             taint = at
-            if e is not None and e[3] and e[3][0][0] in ("n", "a", "i"):
+            if e is not None and e[3] and e[3][0][0] in (IR_NAME, IR_ATTR, IR_INDEX):
                 # the statement itself comes from the loop: a list of statements, not a lookup
                 taint = union(v.taint for v in argv[1:]) | union(self.ev(v).taint for _, v in e[4])
             self.query(node, taint, desc, "cursor")
@@ -160,8 +161,8 @@ def statement_reads(v: Val, ir: Any) -> Optional[bool]:
             # "SELECT my_function(...)" calls a procedure; it looks nothing up
             return " for update" not in low and (" from " in low or "\nfrom " in low)
         return False
-    if ir is not None and ir[0] in ("n", "a"):
-        name = (ir[2] if ir[0] == "n" else ir[3]).lower()
+    if ir is not None and ir[0] in (IR_NAME, IR_ATTR):
+        name = (ir[2] if ir[0] == IR_NAME else ir[3]).lower()
         if any(w in name for w in WRITE_STATEMENT_WORDS):
             return False
     return None
