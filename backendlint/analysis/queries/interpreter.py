@@ -12,7 +12,7 @@ functions and methods are followed through the model index's summaries
 
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
@@ -22,16 +22,11 @@ from backendlint.analysis.queries.ir import (
     ST_BREAK,
     ST_CONTINUE,
     ST_EXPR,
-    ST_FOR,
-    ST_IF,
-    ST_MATCH,
     ST_RAISE,
     ST_RETURN,
-    ST_TRY,
-    ST_WHILE,
-    ST_WITH,
     assigns,
     dotted_ir,
+    expression_ir,
     render,
     statements_ir,
     stores,
@@ -77,15 +72,24 @@ from backendlint.knowledge.queries import (
     LOADERS_LAZY,
     SA_LAZY,
 )
+from backendlint.syntax.flow import Flow, Outcome
 from backendlint.syntax.names import last_of
 from backendlint.syntax.walk import statements
 
 
-class Interpreter(DjangoSemantics, SqlAlchemySemantics):
-    """Interprets one function body (or a summary) over abstract values."""
+class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
+    """Interprets one function body (or a summary) over abstract values.
+
+    The statements ride on ``syntax.flow.Flow``: it dispatches each statement and runs a
+    block's statements one after the other. The interpreter's semantics are its own, so
+    it overrides the compound statements and the exits (see "statements" below): the
+    environment lives in ``self.env`` (the walk's state is a token).
+    """
+
+    max_depth = 1 << 30  # no cut-off: a RecursionError ends the function's analysis, as before
 
     def __init__(self, fa: Any, fn_node: Any, class_key: Optional[str], class_kind: Optional[str],
-                 foreign: bool = False, depth: int = 0):
+                 foreign: bool = False, summary_depth: int = 0):
         self.fa = fa
         self.facts = fa.facts
         self.fn_node = fn_node
@@ -93,7 +97,8 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
         self.class_kind = class_kind
         self.foreign = foreign
         self.silent = foreign
-        self.depth = depth
+        Flow.__init__(self)
+        self.summary_depth = summary_depth  # 0: the function itself; summaries followed to 4
         self.env: Dict[str, Val] = {}
         self.loops: List[Loop] = []
         self.blocks: List[Tuple[Optional[str], Optional[int]]] = []
@@ -106,11 +111,12 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
     def run(self) -> None:
         node = self.fn_node
         if isinstance(node, cst.Module):
-            body = statements_ir(node.body)
+            body = [small for line in node.body
+                    for small in (line.body if isinstance(line, cst.SimpleStatementLine) else (line,))]
         else:
             self.bind_params(node)
-            body = statements_ir(statements(node.body))
-        self.block(body)
+            body = statements(node.body)
+        self.block(body, _WALK)
 
     def bind_params(self, node: cst.FunctionDef) -> None:
         params = node.params
@@ -172,7 +178,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                 return True
         return False
 
-    def guard_of(self, test: Any, body: list) -> FrozenSet:
+    def guard_of(self, test: Any, body: Callable[[], list]) -> FrozenSet:
         """Loops whose rows a change-detection test reads.
 
         ``if last != row.event_id: last = row.event_id; ...`` and ``if row.event_id not
@@ -187,7 +193,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
         elif test[0] == IR_COMPARE and len(test[3]) == 1 and test[3][0][0] == "Is" and test[3][0][1][0] == IR_CONST and test[2][0] == IR_NAME:
             memo = test[2][2]
         if memo is not None:
-            if stores(body, memo):
+            if stores(body(), memo):
                 v = self.env.get(memo)
                 return frozenset(l.id for l in self.loops) if v is not None else EMPTY
             return EMPTY
@@ -204,7 +210,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                 continue
             loops = frozenset(l for l in self._row_loops(row_side) | set(self.ev(row_side).taint)
                               if self._active(l) is not None)
-            if loops and assigns(body, var, op == "NotIn"):
+            if loops and assigns(body(), var, op == "NotIn"):
                 return loops
         return EMPTY
 
@@ -274,26 +280,38 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                  for i, loop in enumerate(self.loops)]
         self.fa.queries.append(QueryEvent(node, desc, kind, taint, self.rare > 0, loops))
 
-    # -- statements ----------------------------------------------------------------------
-    def block(self, stmts: list) -> Optional[str]:
-        end = stmts[-1][0] if stmts else None
-        if end not in (ST_RETURN, ST_RAISE, ST_BREAK, ST_CONTINUE):
-            end = None
-        self.blocks.append((end, self.loops[-1].id if self.loops else None))
+    # -- statements (on syntax.flow.Flow) ---------------------------------------------------
+    # The interpreter's flow, which Flow's own answers would change (so these override):
+    # - a block is interpreted to its end, also after return/raise/break/continue (those
+    #   "fall through" here: the walk's state never becomes None);
+    # - of the branches of an if / while / try / match, the environments that join are
+    #   those of the blocks whose last statement is not an exit (``block_exit``), not of
+    #   every path that may fall through (an ``if`` ending in two returns still joins);
+    # - a loop body runs once (no fixpoint), its environment joined with the one before;
+    # - ``self.blocks`` keeps, for each block being walked, its exit and innermost loop:
+    #   ``_once`` reads it ("after this point the loop is left").
+    def join(self, a: bool, b: bool) -> bool:
+        return _WALK
+
+    def simple(self, stmt: cst.CSTNode, state: bool) -> bool:
+        for st in statements_ir((stmt,)):
+            self.stmt(st)
+        return state
+
+    def block(self, stmts: Sequence[cst.CSTNode], state: Optional[bool]) -> Outcome:
+        self.blocks.append((block_exit(stmts), self.loops[-1].id if self.loops else None))
         try:
-            for st in stmts:
-                self.stmt(st)
+            return Flow.block(self, stmts, state)
         finally:
             self.blocks.pop()
-        return end
 
-    def branches(self, bodies: List[list]) -> None:
+    def branches(self, bodies: List[Sequence[cst.CSTNode]]) -> None:
         env0 = self.env
         outs = []
         for body in bodies:
             self.env = dict(env0)
-            end = self.block(body)
-            if end is None:
+            self.block(body, _WALK)
+            if block_exit(body) is None:
                 outs.append(self.env)
         if not outs:
             self.env = env0
@@ -303,7 +321,104 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
             merged = merge_env(merged, other)
         self.env = merged
 
+    def visit_Return(self, stmt: cst.Return, state: bool) -> Outcome:
+        return Outcome(self.simple(stmt, state))
+
+    visit_Raise = visit_Return
+
+    def visit_Break(self, stmt: cst.CSTNode, state: bool) -> Outcome:
+        return Outcome(state)
+
+    visit_Continue = visit_Break
+
+    def visit_If(self, stmt: cst.If, state: bool) -> Outcome:
+        test = expression_ir(stmt.test)
+        body = statements(stmt.body)
+        orelse = stmt.orelse
+        rest = [orelse] if isinstance(orelse, cst.If) else statements(orelse) if orelse is not None else []
+        self.test(test)
+        guard = self.guard_of(test, _lazy_ir(body)) if self.loops else EMPTY
+        if guard:
+            self.guards.append(guard)
+            try:
+                self.branches([body, rest])
+            finally:
+                self.guards.pop()
+        else:
+            self.branches([body, rest])
+        return Outcome(state)
+
+    def visit_For(self, stmt: cst.For, state: bool) -> Outcome:
+        target, iter_e = expression_ir(stmt.target), expression_ir(stmt.iter)
+        it = self.ev(iter_e)
+        loop = self.fa.new_loop(stmt, it, iter_e, is_literal_loop(iter_e, it), len(self.blocks))
+        loop.batch = is_batching_loop(iter_e, target)
+        elem = self.iterate(it, iter_e, loop)
+        env0 = self.env
+        self.env = dict(env0)
+        self.bind(target, elem)
+        self.loops.append(loop)
+        try:
+            self.suite(stmt.body, state)
+        finally:
+            self.loops.pop()
+        self.env = merge_env(env0, self.env)
+        if stmt.orelse is not None:
+            self.suite(stmt.orelse, state)
+        return Outcome(state)
+
+    def visit_While(self, stmt: cst.While, state: bool) -> Outcome:
+        self.test(expression_ir(stmt.test))
+        self.branches([statements(stmt.body), []])
+        if stmt.orelse is not None:
+            self.suite(stmt.orelse, state)
+        return Outcome(state)
+
+    def visit_With(self, stmt: cst.With, state: bool) -> Outcome:
+        is_async = stmt.asynchronous is not None
+        atomic = False
+        for with_item in stmt.items:
+            item = expression_ir(with_item.item)
+            target = expression_ir(with_item.asname.name) if with_item.asname is not None else None
+            v = self.ev(item)
+            atomic = atomic or self.is_transaction(item)
+            if target is not None:
+                if v.k == "session" or (v.k == "?" and sessionish(item) and item[0] == IR_CALL):
+                    v = Val("session", asyn=is_async or v.asyn)
+                self.bind(target, v)
+        if atomic and self.loops:
+            self.atomics.append(len(self.loops))
+            try:
+                self.suite(stmt.body, state)
+            finally:
+                self.atomics.pop()
+        else:
+            self.suite(stmt.body, state)
+        return Outcome(state)
+
+    def visit_Try(self, stmt: cst.CSTNode, state: bool) -> Outcome:
+        self.suite(stmt.body, state)
+        bodies = [statements(handler) for handler in stmt.handlers]
+        if bodies:
+            # error handlers are fallbacks, not the per-row path
+            self.rare += 1
+            try:
+                self.branches(bodies + [statements(stmt.orelse) if stmt.orelse is not None else []])
+            finally:
+                self.rare -= 1
+        if stmt.finalbody is not None:
+            self.suite(stmt.finalbody, state)
+        return Outcome(state)
+
+    visit_TryStar = visit_Try
+
+    def visit_Match(self, stmt: cst.CSTNode, state: bool) -> Outcome:
+        self.ev(expression_ir(stmt.subject))
+        self.branches([statements(case) for case in stmt.cases] + [[]])
+        return Outcome(state)
+
     def stmt(self, st: tuple) -> None:
+        """A small statement's IR (assignment, expression, return, raise)."""
         k = st[0]
         if k == ST_ASSIGN:
             value = self.ev(st[3])
@@ -318,74 +433,6 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
         elif k in (ST_RETURN, ST_RAISE):
             if st[2] is not None:
                 self.ev(st[2])
-        elif k == ST_IF:
-            self.test(st[2])
-            guard = self.guard_of(st[2], st[3]) if self.loops else EMPTY
-            if guard:
-                self.guards.append(guard)
-                try:
-                    self.branches([st[3], st[4]])
-                finally:
-                    self.guards.pop()
-            else:
-                self.branches([st[3], st[4]])
-        elif k == ST_FOR:
-            self.for_stmt(st)
-        elif k == ST_WHILE:
-            self.test(st[2])
-            self.branches([st[3], []])
-            if st[4]:
-                self.block(st[4])
-        elif k == ST_WITH:
-            atomic = False
-            for item, target in st[2]:
-                v = self.ev(item)
-                atomic = atomic or self.is_transaction(item)
-                if target is not None:
-                    if v.k == "session" or (v.k == "?" and sessionish(item) and item[0] == IR_CALL):
-                        v = Val("session", asyn=st[4] or v.asyn)
-                    self.bind(target, v)
-            if atomic and self.loops:
-                self.atomics.append(len(self.loops))
-                try:
-                    self.block(st[3])
-                finally:
-                    self.atomics.pop()
-            else:
-                self.block(st[3])
-        elif k == ST_TRY:
-            self.block(st[2])
-            bodies = [h[1] for h in st[3]]
-            if bodies or st[4]:
-                # error handlers are fallbacks, not the per-row path
-                self.rare += 1
-                try:
-                    self.branches(bodies + [st[4]])
-                finally:
-                    self.rare -= 1
-            if st[5]:
-                self.block(st[5])
-        elif k == ST_MATCH:
-            self.ev(st[2])
-            self.branches(st[3] + [[]])
-
-    def for_stmt(self, st: tuple) -> None:
-        _, node, target, iter_e, body, orelse, is_async = st
-        it = self.ev(iter_e)
-        loop = self.fa.new_loop(node, it, iter_e, is_literal_loop(iter_e, it), len(self.blocks))
-        loop.batch = is_batching_loop(iter_e, target)
-        elem = self.iterate(it, iter_e, loop)
-        env0 = self.env
-        self.env = dict(env0)
-        self.bind(target, elem)
-        self.loops.append(loop)
-        try:
-            self.block(body)
-        finally:
-            self.loops.pop()
-        self.env = merge_env(env0, self.env)
-        if orelse:
-            self.block(orelse)
 
     def test(self, e: Any) -> Val:
         if e[0] == IR_BOOLOP:
@@ -764,7 +811,7 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
             return self.known_call(f.extra, argv, kwv, at, e)
         if fk == "func":
             summary = self.facts.function(f.extra)
-            if summary and self.depth < 4:
+            if summary and self.summary_depth < 4:
                 got = self.summary(summary, None, None)
                 if got.k in ("qs", "rows", "vals", "stmt"):
                     return got.but(taint=got.taint | taint, desc=f"{f.desc}({'...' if e[3] or e[4] or e[5] else ''})", node=node)
@@ -900,12 +947,12 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
 
     def summary(self, summary: list, self_val: Optional[Val], class_key: Optional[str]) -> Val:
         """The value returned by a project function/method (from its index summary)."""
-        if self.depth >= 4 or not summary:
+        if self.summary_depth >= 4 or not summary:
             return UNKNOWN
         kind = None
         if class_key is not None:
             kind = "mgr" if self.facts.is_manager(class_key) else None
-        sub = Interpreter(self.fa, None, class_key, kind, foreign=True, depth=self.depth + 1)
+        sub = Interpreter(self.fa, None, class_key, kind, foreign=True, summary_depth=self.summary_depth + 1)
         if self_val is not None:
             sub.env["self"] = self_val
             sub.env["cls"] = self_val
@@ -917,3 +964,35 @@ class Interpreter(DjangoSemantics, SqlAlchemySemantics):
                 return UNKNOWN
         return out or UNKNOWN
 
+
+_WALK = True  # the state Flow carries; the interpreter's own lives in ``self.env``
+
+# What statements_ir makes of a statement: the kind its IR list ends with.
+_EXITS = {cst.Return: ST_RETURN, cst.Raise: ST_RAISE, cst.Break: ST_BREAK, cst.Continue: ST_CONTINUE}
+_KEPT = (cst.Assign, cst.AugAssign, cst.Expr, cst.Assert, cst.Del, cst.If, cst.For, cst.While, cst.With,
+         cst.Try, cst.TryStar, cst.Match, cst.FunctionDef, cst.ClassDef)
+
+
+def block_exit(stmts: Sequence[cst.CSTNode]) -> Optional[str]:
+    """How a block ENDS: ``ST_RETURN`` / ``ST_RAISE`` / ``ST_BREAK`` / ``ST_CONTINUE`` when its
+    last interpreted statement (``pass``, imports, ``global`` and bare annotations are not
+    interpreted) is that exit, else None."""
+    for stmt in reversed(stmts):
+        tp = type(stmt)
+        if tp in _EXITS:
+            return _EXITS[tp]
+        if tp in _KEPT or (tp is cst.AnnAssign and stmt.value is not None):
+            return None
+    return None
+
+
+def _lazy_ir(body: Sequence[cst.CSTNode]) -> Callable[[], list]:
+    """The IR of a block, built on first use (``guard_of`` needs it for a few tests only)."""
+    memo: List[list] = []
+
+    def get() -> list:
+        if not memo:
+            memo.append(statements_ir(body))
+        return memo[0]
+
+    return get
