@@ -4,69 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures import DJANGO_SHOP, SQLALCHEMY_APP
 from helpers import lint
-
-DJANGO_MODELS = """
-from django.conf import settings
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.db import models
-from django.db.models import ForeignKey, ManyToManyField
-
-
-class Customer(models.Model):
-    name = models.CharField(max_length=50)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-
-
-class Carrier(models.Model):
-    name = models.CharField(max_length=50)
-
-
-class Tag(models.Model):
-    name = models.CharField(max_length=20)
-
-
-class OrderQuerySet(models.QuerySet):
-    def paid(self):
-        return self.filter(paid=True)
-
-    def with_customer(self):
-        return self.select_related("customer")
-
-
-class Order(models.Model):
-    customer = ForeignKey(Customer, on_delete=models.CASCADE)
-    tags = ManyToManyField(Tag)
-    paid = models.BooleanField(default=False)
-    content_object = GenericForeignKey("content_type", "object_id")
-    objects = OrderQuerySet.as_manager()
-
-
-class Item(models.Model):
-    order = models.ForeignKey("shop.Order", related_name="items", on_delete=models.CASCADE)
-    product = models.ForeignKey("Product", on_delete=models.CASCADE)
-
-
-class Product(models.Model):
-    name = models.CharField(max_length=50)
-    parent = models.ForeignKey("self", null=True, on_delete=models.SET_NULL)
-
-
-class Shipment(models.Model):
-    carrier = models.CharField(max_length=20)
-
-
-class ShippingRate(models.Model):
-    carrier = models.ForeignKey(Carrier, on_delete=models.CASCADE)
-
-
-class Profile(models.Model):
-    customer = models.OneToOneField(Customer, on_delete=models.CASCADE)
-"""
 
 
 def dj(tmp_path, source, extra=None, **kw):
-    files = {"shop/__init__.py": "", "shop/models.py": DJANGO_MODELS, "shop/views.py": source}
+    files = {"shop/__init__.py": "", "shop/models.py": DJANGO_SHOP, "shop/views.py": source}
     files.update(extra or {})
     return lint(tmp_path, files, select=["BL401"], **kw)
 
@@ -165,7 +108,7 @@ def report():
 
 
 def test_custom_manager_get_queryset_loads(tmp_path):
-    models = DJANGO_MODELS + """
+    models = DJANGO_SHOP + """
 
 class WithCustomer(models.Manager):
     def get_queryset(self):
@@ -523,68 +466,9 @@ def report():
 
 # -- SQLAlchemy ---------------------------------------------------------------------------
 
-SA_MODELS = """
-from typing import List, Optional
-from sqlalchemy import ForeignKey
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, backref
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    posts: Mapped[List["Post"]] = relationship(back_populates="author")
-    profile = relationship("Profile", uselist=False, lazy="joined")
-    groups = relationship("Group", lazy="selectin")
-    sessions = relationship("LoginSession", lazy="raise")
-    settings = relationship("Setting", lazy=False)
-    audits = relationship("Audit", lazy=True, backref=backref("user", lazy="joined"))
-    roles = relationship("Role", lazy="subquery", backref="user")
-
-
-class Post(Base):
-    __tablename__ = "posts"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    author_id = mapped_column(ForeignKey("users.id"))
-    author: Mapped["User"] = relationship(back_populates="posts")
-
-
-class Profile(Base):
-    __tablename__ = "profiles"
-    id: Mapped[int] = mapped_column(primary_key=True)
-
-
-class Group(Base):
-    __tablename__ = "groups"
-    id: Mapped[int] = mapped_column(primary_key=True)
-
-
-class LoginSession(Base):
-    __tablename__ = "login_sessions"
-    id: Mapped[int] = mapped_column(primary_key=True)
-
-
-class Setting(Base):
-    __tablename__ = "settings"
-    id: Mapped[int] = mapped_column(primary_key=True)
-
-
-class Audit(Base):
-    __tablename__ = "audits"
-    id: Mapped[int] = mapped_column(primary_key=True)
-
-
-class Role(Base):
-    __tablename__ = "roles"
-    id: Mapped[int] = mapped_column(primary_key=True)
-"""
-
 
 def sa(tmp_path, source, extra=None):
-    files = {"app/__init__.py": "", "app/models.py": SA_MODELS, "app/views.py": source}
+    files = {"app/__init__.py": "", "app/models.py": SQLALCHEMY_APP, "app/views.py": source}
     files.update(extra or {})
     return lint(tmp_path, files, select=["BL401"])
 
@@ -617,7 +501,7 @@ def report(session, uid):
     for post in user.posts:
         post.author
         post.comments
-""", extra={"app/models.py": SA_MODELS + """
+""", extra={"app/models.py": SQLALCHEMY_APP + """
 
 class Comment(Base):
     __tablename__ = "comments"

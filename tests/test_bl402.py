@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures import DJANGO_SHOP, SQLALCHEMY_APP
 from helpers import lint
-
-DJANGO_MODELS = """
-from django.db import models
-
-
-class Customer(models.Model):
-    name = models.CharField(max_length=50)
-
-
-class Tag(models.Model):
-    name = models.CharField(max_length=20)
-
-
-class Order(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
-    tags = models.ManyToManyField(Tag)
-    paid = models.BooleanField(default=False)
-"""
 
 
 def dj(tmp_path, source, extra=None, **kw):
-    files = {"shop/__init__.py": "", "shop/models.py": DJANGO_MODELS, "shop/services.py": source}
+    files = {"shop/__init__.py": "", "shop/models.py": DJANGO_SHOP, "shop/services.py": source}
     files.update(extra or {})
     return lint(tmp_path, files, select=["BL402"], **kw)
 
@@ -156,31 +139,9 @@ def sync(ids):
 
 # -- SQLAlchemy, Flask-SQLAlchemy, SQLModel, cursors -----------------------------------------
 
-SA_MODELS = """
-from sqlalchemy import ForeignKey
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    posts = relationship("Post", back_populates="author")
-
-
-class Post(Base):
-    __tablename__ = "posts"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    author_id = mapped_column(ForeignKey("users.id"))
-    author = relationship("User", back_populates="posts")
-"""
-
 
 def sa(tmp_path, source):
-    return lint(tmp_path, {"app/__init__.py": "", "app/models.py": SA_MODELS, "app/services.py": source},
+    return lint(tmp_path, {"app/__init__.py": "", "app/models.py": SQLALCHEMY_APP, "app/services.py": source},
                 select=["BL402"])
 
 

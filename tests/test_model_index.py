@@ -10,7 +10,9 @@ from backendlint.engine.config import Config
 from backendlint.engine.discovery import discover, module_name
 from backendlint.engine.project import build_index
 from backendlint.engine.run import RunOptions, _relpath, run
-from backendlint.knowledge import models as index_module
+from backendlint.index import models as index_module
+from backendlint.index.models import ModelIndex
+from fixtures import DJANGO_SHOP, SQLALCHEMY_APP
 from helpers import write_project
 
 
@@ -23,8 +25,12 @@ def index(tmp_path: Path, files):
 
 
 def rels(facts, key, fw="dj"):
-    return {attr: (entry[0], entry[1]) if fw == "dj" else (entry[0], entry[1], entry[3])
-            for attr, entry in facts[fw][key]["r"].items()}
+    """(kind, target) of each Django relation, (target, lazy, inverse) of each SQLAlchemy
+    relationship, through the index's reader."""
+    reader = ModelIndex(facts)
+    if fw == "dj":
+        return {attr: (r.kind, r.target) for attr, r in reader.django_relations(key).items()}
+    return {attr: (r.target, r.lazy, r.inverse) for attr, r in reader.sa_relationships(key).items()}
 
 
 def test_django_fields_targets_and_reverse_accessors(tmp_path):
@@ -319,3 +325,37 @@ def report():
         assert third.diagnostics == []
     finally:
         os.chdir(cwd)
+
+
+def test_the_shared_shop_and_app_through_the_reader(tmp_path):
+    facts = index(tmp_path, {"shop/__init__.py": "", "shop/models.py": DJANGO_SHOP,
+                             "app/__init__.py": "", "app/models.py": SQLALCHEMY_APP})
+    reader = ModelIndex(facts)
+    assert reader.model("shop.models.Order", "shop.views") == ("dj", "shop.models.Order")
+    assert reader.model("?Post", "app.views") == ("sa", "app.models.Post")
+    assert rels(facts, "shop.models.Order") == {
+        "customer": ("fk", "shop.models.Customer"),
+        "tags": ("m2m", "shop.models.Tag"),
+        "content_object": ("gfk", None),
+        "items": ("rfk", "shop.models.Item"),
+    }
+    assert reader.django_relation("shop.models.Order", "items").field == "order"  # the FK back
+    assert rels(facts, "shop.models.Customer") == {
+        "user": ("o2o", None),  # settings.AUTH_USER_MODEL, no project User
+        "order_set": ("rfk", "shop.models.Order"),
+        "profile": ("ro2o", "shop.models.Profile"),
+    }
+    assert rels(facts, "shop.models.Product")["parent"] == ("fk", "shop.models.Product")
+    assert rels(facts, "shop.models.Product")["item_set"] == ("rfk", "shop.models.Item")
+    assert rels(facts, "shop.models.Tag") == {"order_set": ("rm2m", "shop.models.Order")}
+    assert reader.managers("shop.models.Order") == {"objects": "shop.models.OrderQuerySet"}
+    assert reader.method("shop.models.OrderQuerySet", "paid")[1] == "shop.models.OrderQuerySet"
+    assert reader.is_manager("shop.models.OrderQuerySet")
+    assert "with_customer" in reader.queryset_methods
+    assert rels(facts, "app.models.User", "sa")["posts"] == ("app.models.Post", "select", "author")
+    assert rels(facts, "app.models.User", "sa")["profile"] == ("app.models.Profile", "joined", None)
+    assert reader.sa_relationship("app.models.User", "profile").uselist is False
+    assert rels(facts, "app.models.Audit", "sa")["user"] == ("app.models.User", "joined", "audits")  # backref
+    assert rels(facts, "app.models.Role", "sa")["user"] == ("app.models.User", "select", "roles")
+    assert reader.sa_relationship("app.models.User", "settings").lazy == "joined"  # lazy=False
+    assert reader.sa_relationship("app.models.User", "audits").lazy == "select"  # lazy=True

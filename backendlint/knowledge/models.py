@@ -1,66 +1,50 @@
-"""The project's ORM model index: Django models and SQLAlchemy mapped classes.
+"""Django models and SQLAlchemy mapped classes: the words that make them.
 
-One fact collector (kind ``orm_models``) reads every file with the stdlib ``ast`` and
-records, per file, the classes that can matter: their bases, Django relation fields
-(ForeignKey / OneToOneField / ManyToManyField / GenericForeignKey / GenericRelation and
-well-known third-party subclasses), managers, ``Meta`` flags, SQLAlchemy
-``relationship()`` attributes (target, ``lazy=``, ``backref``, ``back_populates``), and
-"summaries" of project functions and methods that return a queryset or a statement
-(``get_queryset()``, custom manager / QuerySet methods, helpers), as a small expression
-IR with local variables already substituted (see ``ir_*`` below).
-
-``merge`` resolves the parts project-wide: inheritance across files (abstract bases,
-multi-table inheritance, mixins), relation targets given as classes, ``"app.Model"``
-strings, ``"self"`` or ``settings.AUTH_USER_MODEL``, reverse accessors (``related_name``,
-``Meta.default_related_name`` or the default ``<model>_set`` / ``<model>``), SQLAlchemy
-backrefs (which do not inherit the declaring side's ``lazy``).
-
-The merged fact (what rules read through ``ctx.facts.get("orm_models")``)::
-
-    {"dj": {key: {"n": name, "a": app_label, "ab": 0/1,
-                  "r": {attr: [kind, target_key, extra]},     # see SINGLE / MANY
-                  "m": {manager_attr: manager_class_key}}},
-     "sa": {key: {"n": name, "r": {attr: [target_key, lazy, uselist, inverse]}}},
-     "cls": {key: {"b": [base keys], "f": {method: summary}, "q": summary,
-                   "mo": model ref, "qs": queryset class key}},
-     "fn": {qualified function name: summary},
-     "names": {ClassName: [keys]},
-     "qsm": [method names of project Manager/QuerySet classes]}
-
-Keys are ``module.ClassName`` (the module name the engine gives the defining file).
+Vocabulary only (read by the model index, ``backendlint.index.models``, and by the N+1
+analysis): the relation field classes and their kinds, the bases that make a class a
+model, manager or queryset, and the stdlib-ast predicates that recognise a relation
+field, a ``relationship()`` or a column in a class body.
 """
 
 from __future__ import annotations
 
 import ast
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
-from backendlint.engine.facts import FactCollector, register
-from backendlint.engine.pyast import STATEMENT_FIELDS, AstImports, ast_dotted, nodes_of
+from backendlint.engine.pyast import STATEMENT_FIELDS, AstImports, ast_dotted
 
-KIND = "orm_models"
+# Django relation kinds, as the model index records them.
+FK = "fk"  # ForeignKey
+O2O = "o2o"  # OneToOneField
+M2M = "m2m"  # ManyToManyField
+GFK = "gfk"  # GenericForeignKey (contenttypes)
+GREL = "grel"  # GenericRelation
+RFK = "rfk"  # the reverse side of a ForeignKey (``order.items``, ``order.item_set``)
+RO2O = "ro2o"  # the reverse side of a OneToOneField (and of multi-table inheritance)
+RM2M = "rm2m"  # the reverse side of a ManyToManyField
+REVERSE_KIND = {FK: RFK, O2O: RO2O, M2M: RM2M}
 
-# Django relation kinds. Single-valued relations are loaded with select_related (a
-# GenericForeignKey only with prefetch_related); many-valued ones with prefetch_related.
-SINGLE = frozenset({"fk", "o2o", "ro2o", "gfk"})
-MANY = frozenset({"m2m", "rfk", "rm2m", "grel"})
+# Single-valued relations are loaded with select_related (a GenericForeignKey only with
+# prefetch_related); many-valued ones with prefetch_related.
+SINGLE = frozenset({FK, O2O, RO2O, GFK})
+MANY = frozenset({M2M, RFK, RM2M, GREL})
 
 RELATION_FIELDS = {
-    "ForeignKey": "fk",
-    "OneToOneField": "o2o",
-    "ManyToManyField": "m2m",
-    "GenericForeignKey": "gfk",
-    "GenericRelation": "grel",
-    "TreeForeignKey": "fk",
-    "TreeOneToOneField": "o2o",
-    "TreeManyToManyField": "m2m",
-    "ParentalKey": "fk",
-    "ParentalManyToManyField": "m2m",
-    "TaggableManager": "m2m",
-    "ClusterTaggableManager": "m2m",
-    "SortedManyToManyField": "m2m",
+    "ForeignKey": FK,
+    "OneToOneField": O2O,
+    "ManyToManyField": M2M,
+    "GenericForeignKey": GFK,
+    "GenericRelation": GREL,
+    "TreeForeignKey": FK,
+    "TreeOneToOneField": O2O,
+    "TreeManyToManyField": M2M,
+    "ParentalKey": FK,
+    "ParentalManyToManyField": M2M,
+    "TaggableManager": M2M,
+    "ClusterTaggableManager": M2M,
+    "SortedManyToManyField": M2M,
 }
-_RELATION_LIBS = ("django.", "mptt.", "modelcluster.", "taggit.", "sortedm2m.", "treebeard.")
+RELATION_LIBS = ("django.", "mptt.", "modelcluster.", "taggit.", "sortedm2m.", "treebeard.")
 
 # Bases that make a class a Django model (besides project models).
 DJANGO_MODEL_BASES = frozenset(
@@ -110,9 +94,10 @@ SA_BASES = frozenset(
         "sqlmodel.main.SQLModel",
     }
 )
-_CONTRIB_LABELS = frozenset({"auth", "contenttypes", "sites", "admin", "sessions", "flatpages", "redirects",
+CONTRIB_LABELS = frozenset({"auth", "contenttypes", "sites", "admin", "sessions", "flatpages", "redirects",
                              "taggit", "otp_totp", "otp_static", "django_celery_beat", "socialaccount", "account"})
-_SA_BASE_FACTORIES = ("declarative_base", "SQLAlchemy", "generate_base", "automap_base")
+SA_BASE_FACTORIES = ("declarative_base", "SQLAlchemy", "generate_base", "automap_base")
+SA_LIBS = ("sqlalchemy", "sqlmodel", "flask_sqlalchemy")
 
 # Names that make a function's return expression worth summarising.
 QUERY_MARKERS = frozenset(
@@ -126,205 +111,31 @@ QUERY_MARKERS = frozenset(
     }
 )
 
-_MAX_IR = 400  # nodes; bigger summaries are dropped (keeps the index compact)
 
-
-# -- the expression IR ---------------------------------------------------------------
-# Expressions are tuples (lists once cached as JSON) ``(kind, origin, ...)``; origin is
-# the LibCST node on the rule side and 0 in the index. Kinds:
-#   ("n", o, name)              a name (parameter, local or builtin)
-#   ("g", o, qualified)         a name resolved through the file's imports (index only)
-#   ("a", o, value, attr)       attribute
-#   ("c", o, func, [args], [[kw, value]], star)
-#   ("s", o, text)  ("k", o, constant)
-#   ("i", o, value, index)      subscript; a slice is ("sl", o, lower, upper, step)
-#   ("w", o, value)             await
-#   ("l", o, body)              lambda
-#   ("t", o, [elements])        tuple / list / set display
-#   ("d", o, [keys], [values])  dict display
-#   ("cp", o, kind, elt, [[target, iter, [ifs], async]])   comprehension
-#   ("cm", o, left, [[op, right]])                         comparison
-#   ("nw", o, target, value)    walrus
-#   ("alt", o, [alternatives])  one of several values (index summaries only)
-#   ("x", o, [children])        anything else
-
-
-def ir_size(node: Any, limit: int = _MAX_IR) -> int:
-    count = 0
-    work = [node]
-    while work and count <= limit:
-        cur = work.pop()
-        if isinstance(cur, (list, tuple)):
-            count += 1
-            work.extend(x for x in cur if isinstance(x, (list, tuple)))
-    return count
-
-
-def _last(dotted: Optional[str]) -> str:
-    return (dotted or "").rsplit(".", 1)[-1].lstrip("?")
-
-
-# -- ast -> IR, with local variables substituted -------------------------------------
-class _Summariser:
-    """Turns a function's return expressions into IR with locals substituted.
-
-    Names bound by parameters stay ``("n", 0, name)``; module-level and imported names
-    become ``("g", 0, qualified)``; locals are replaced by the expression(s) assigned to
-    them before the return (several alternatives after branches).
-    """
-
-    def __init__(self, imports: AstImports, params: List[str]):
-        self.imports = imports
-        self.params = set(params)
-        self.env: Dict[str, List[Any]] = {}
-        self.returns: List[Any] = []
-        self.budget = 4000
-
-    def expr(self, node: ast.AST) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            return ("x", 0, [])
-        if isinstance(node, ast.Name):
-            if node.id in self.env:
-                alts = self.env[node.id]
-                return alts[0] if len(alts) == 1 else ("alt", 0, list(alts))
-            if node.id in self.params or node.id in ("self", "cls"):
-                return ("n", 0, node.id)
-            q = self.imports.resolve(node.id)
-            return ("g", 0, q) if q else ("n", 0, node.id)
-        if isinstance(node, ast.Attribute):
-            return ("a", 0, self.expr(node.value), node.attr)
-        if isinstance(node, ast.Call):
-            args, star = [], 0
-            for a in node.args:
-                if isinstance(a, ast.Starred):
-                    star = 1
-                else:
-                    args.append(self.expr(a))
-            kws = []
-            for k in node.keywords:
-                if k.arg is None:
-                    star = 1
-                else:
-                    kws.append([k.arg, self.expr(k.value)])
-            return ("c", 0, self.expr(node.func), args, kws, star)
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, str):
-                return ("s", 0, node.value)
-            if isinstance(node.value, (bool, int, float)) or node.value is None:
-                return ("k", 0, node.value)
-            return ("x", 0, [])
-        if isinstance(node, ast.Subscript):
-            sl = node.slice
-            if isinstance(sl, ast.Slice):
-                index = ("sl", 0, *(self.expr(p) if p is not None else None for p in (sl.lower, sl.upper, sl.step)))
-            else:
-                index = self.expr(sl)
-            return ("i", 0, self.expr(node.value), index)
-        if isinstance(node, ast.Await):
-            return ("w", 0, self.expr(node.value))
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            return ("t", 0, [self.expr(e) for e in node.elts if not isinstance(e, ast.Starred)])
-        if isinstance(node, ast.Lambda):
-            return ("l", 0, self.expr(node.body))
-        if isinstance(node, ast.IfExp):
-            return ("alt", 0, [self.expr(node.body), self.expr(node.orelse)])
-        return ("x", 0, [])
-
-    def assign(self, target: ast.AST, value: Any, conditional: bool) -> None:
-        if isinstance(target, ast.Name):
-            alts = [value]
-            if conditional and target.id in self.env:
-                alts = self.env[target.id] + alts
-            self.env[target.id] = alts[-3:]
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
-                self.assign(elt.value if isinstance(elt, ast.Starred) else elt, ("x", 0, []), conditional)
-
-    def block(self, body: List[ast.stmt], conditional: bool) -> None:
-        for stmt in body:
-            if self.budget < 0:
-                return
-            if isinstance(stmt, ast.Assign):
-                if (len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                        and stmt.targets[0].id in self.env and _refines(stmt.value, stmt.targets[0].id)):
-                    continue  # qs = qs.filter(...): loads nothing more; keeps summaries small
-                value = self.expr(stmt.value)
-                for target in stmt.targets:
-                    self.assign(target, value, conditional)
-            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                self.assign(stmt.target, self.expr(stmt.value), conditional)
-            elif isinstance(stmt, ast.AugAssign):
-                self.assign(stmt.target, ("x", 0, []), conditional)
-            elif isinstance(stmt, ast.Return):
-                if stmt.value is not None and not (isinstance(stmt.value, ast.Constant) and stmt.value.value is None):
-                    self.returns.append(self.expr(stmt.value))
-            elif isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While)):
-                if isinstance(stmt, (ast.For, ast.AsyncFor)):
-                    self.assign(stmt.target, ("x", 0, []), True)
-                self.block(stmt.body, True)
-                self.block(stmt.orelse, True)
-            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
-                for item in stmt.items:
-                    if item.optional_vars is not None:
-                        self.assign(item.optional_vars, self.expr(item.context_expr), conditional)
-                self.block(stmt.body, conditional)
-            elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
-                self.block(stmt.body, True)
-                for handler in stmt.handlers:
-                    self.block(handler.body, True)
-                self.block(stmt.orelse, True)
-                self.block(stmt.finalbody, conditional)
-            elif type(stmt).__name__ == "Match":
-                for case in stmt.cases:
-                    self.block(case.body, True)
-
-
-_REFINE = frozenset({"filter", "exclude", "order_by", "distinct", "annotate", "alias", "only", "defer",
+REFINING_METHODS = frozenset({"filter", "exclude", "order_by", "distinct", "annotate", "alias", "only", "defer",
                      "using", "none", "reverse", "select_for_update", "extra", "complex_filter", "all",
                      "filter_by", "where", "limit", "offset", "join", "outerjoin", "group_by", "having"})
 
+COLLECTION_ANNOTATIONS = frozenset({"List", "list", "Set", "set", "Sequence", "Collection", "Iterable", "FrozenSet", "frozenset", "MutableSequence", "MutableSet", "AbstractSet"})
 
-def _refines(value: ast.AST, name: str) -> bool:
-    """Is ``value`` ``name.filter(...).order_by(...)`` (a chain that loads nothing new)?"""
-    cur = value
-    steps = 0
-    while isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute) and cur.func.attr in _REFINE:
-        cur = cur.func.value
-        steps += 1
-    return steps > 0 and isinstance(cur, ast.Name) and cur.id == name
-
-
-def _looks_query(node: Any, in_manager: bool) -> bool:
-    """Does this IR expression build a queryset / statement (worth keeping)?"""
-    work = [node]
-    seen = 0
-    while work and seen < 200:
-        cur = work.pop()
-        seen += 1
-        if not isinstance(cur, (list, tuple)) or not cur:
-            continue
-        kind = cur[0]
-        if kind == "a":
-            if cur[3] in QUERY_MARKERS:
-                return True
-            work.append(cur[2])
-        elif kind == "c":
-            func = cur[2]
-            if func[0] == "g" and _last(func[2]) in QUERY_MARKERS:
-                return True
-            if func[0] == "n" and func[2] == "list" and cur[3]:
-                work.append(cur[3][0])
-            work.append(func)
-        elif kind == "n" and in_manager and cur[2] == "self":
-            return True
-        elif kind == "alt":
-            work.extend(cur[2])
-        elif kind in ("i", "w"):
-            work.append(cur[2])
-    return False
+# What a lazy= setting becomes once normalised: relationship(lazy=True) is "select".
+def norm_lazy(lazy: Any) -> str:
+    if lazy is True:
+        return "select"
+    if lazy is False:
+        return "joined"
+    if lazy is None:
+        return "noload"
+    return str(lazy)
 
 
+def last_part(dotted: Optional[str]) -> str:
+    """``Model`` of ``models.Model`` / ``?models.Model`` (``""`` for None)."""
+    return (dotted or "").rsplit(".", 1)[-1].lstrip("?")
+
+
+# TODO(merge): a stdlib-ast helper; belongs in engine/pyast.py (tests/test_engine.py
+# imports it from here).
 def _returns_value(fn: ast.AST) -> bool:
     """A ``return <value>`` anywhere in the function, nested definitions included (as
     ``ast.walk`` finds them). Only statement lists are walked: a return is a statement."""
@@ -342,168 +153,11 @@ def _returns_value(fn: ast.AST) -> bool:
     return False
 
 
-def _summary(fn: ast.AST, imports: AstImports, in_manager: bool) -> Optional[List[Any]]:
-    """Return-expression IR of a function, if one of them builds a query."""
-    if not _returns_value(fn):
-        return None
-    args = fn.args
-    params = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
-    if args.vararg:
-        params.append(args.vararg.arg)
-    if args.kwarg:
-        params.append(args.kwarg.arg)
-    s = _Summariser(imports, params)
-    s.block(fn.body, False)
-    rets = [r for r in s.returns if _looks_query(r, in_manager)]
-    if not rets or len(rets) != len(s.returns):
-        # Some return gives something else: not a queryset helper we understand.
-        if not rets:
-            return None
-    if ir_size(rets) > _MAX_IR:
-        return None
-    return rets
-
-
-# -- relation fields -----------------------------------------------------------------
-def _const_str(node: Optional[ast.AST]) -> Optional[str]:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    return None
-
-
-def _kw(call: ast.Call, name: str) -> Optional[ast.AST]:
-    for k in call.keywords:
-        if k.arg == name:
-            return k.value
-    return None
-
-
-def _dj_target(node: Optional[ast.AST], imports: AstImports) -> Optional[str]:
-    if node is None:
-        return None
-    text = _const_str(node)
-    if text is not None:
-        return "s:" + text
-    dotted = ast_dotted(node)
-    if dotted and dotted.endswith("AUTH_USER_MODEL"):
-        return "u:"
-    if dotted:
-        return "q:" + imports.ref(dotted)
-    return None
-
-
-_COLLECTION_ANN = frozenset({"List", "list", "Set", "set", "Sequence", "Collection", "Iterable", "FrozenSet", "frozenset", "MutableSequence", "MutableSet", "AbstractSet"})
-
-
-def _ann_target(node: Optional[ast.AST], imports: AstImports, depth: int = 0) -> Tuple[Optional[str], Optional[bool], Optional[str]]:
-    """(target, uselist, lazy hint) from ``Mapped[List["Child"]]``-style annotations."""
-    if node is None or depth > 6:
-        return None, None, None
-    text = _const_str(node)
-    if text is not None:
-        try:
-            parsed = ast.parse(text, mode="eval").body
-        except SyntaxError:
-            return None, None, None
-        return _ann_target(parsed, imports, depth + 1)
-    if isinstance(node, ast.BinOp):  # "Parent | None"
-        for side in (node.left, node.right):
-            if not (isinstance(side, ast.Constant) and side.value is None):
-                return _ann_target(side, imports, depth + 1)
-        return None, None, None
-    if isinstance(node, ast.Subscript):
-        head = _last(ast_dotted(node.value))
-        inner = node.slice
-        if isinstance(inner, ast.Tuple) and inner.elts:
-            inner = inner.elts[0]
-        if head in ("Mapped", "Optional", "Annotated"):
-            return _ann_target(inner, imports, depth + 1)
-        if head in ("DynamicMapped",):
-            t, _, _ = _ann_target(inner, imports, depth + 1)
-            return t, True, "dynamic"
-        if head in ("WriteOnlyMapped",):
-            t, _, _ = _ann_target(inner, imports, depth + 1)
-            return t, True, "write_only"
-        if head in _COLLECTION_ANN:
-            t, _, _ = _ann_target(inner, imports, depth + 1)
-            return t, True, None
-        if head == "Union":
-            elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-            for e in elts:
-                if not (isinstance(e, ast.Constant) and e.value is None):
-                    return _ann_target(e, imports, depth + 1)
-        return None, None, None
-    dotted = ast_dotted(node)
-    if dotted and _last(dotted) not in ("None", "Any"):
-        return "q:" + imports.ref(dotted), False, None
-    return None, None, None
-
-
-def _lazy_value(node: Optional[ast.AST]) -> Optional[Any]:
-    if isinstance(node, ast.Constant) and (isinstance(node.value, (str, bool)) or node.value is None):
-        return node.value
-    return "?"  # not a constant: unknown
-
-
-def _sa_relationship(call: ast.Call, ann: Optional[ast.AST], imports: AstImports) -> list:
-    """[target, lazy, uselist, backref, backref_lazy, back_populates] of relationship()."""
-    inner = _kw(call, "sa_relationship")
-    if isinstance(inner, ast.Call):
-        rel = _sa_relationship(inner, ann, imports)
-        if rel[0] is None:
-            rel[0] = _ann_target(ann, imports)[0]
-        return rel
-    target = None
-    first = call.args[0] if call.args else _kw(call, "argument")
-    if isinstance(first, ast.Lambda):
-        first = first.body
-    if first is not None:
-        text = _const_str(first)
-        if text is not None:
-            target = "s:" + text
-        else:
-            dotted = ast_dotted(first)
-            if dotted:
-                target = "q:" + imports.ref(dotted)
-    ann_target, ann_list, ann_lazy = _ann_target(ann, imports)
-    if target is None:
-        target = ann_target
-    lazy: Any = "select"
-    if ann_lazy:
-        lazy = ann_lazy
-    lazy_node = _kw(call, "lazy")
-    kwargs = _kw(call, "sa_relationship_kwargs")
-    if lazy_node is None and isinstance(kwargs, ast.Dict):
-        for k, v in zip(kwargs.keys, kwargs.values):
-            if _const_str(k) == "lazy":
-                lazy_node = v
-    if lazy_node is not None:
-        lazy = _lazy_value(lazy_node)
-    uselist = None
-    ul = _kw(call, "uselist")
-    if isinstance(ul, ast.Constant) and isinstance(ul.value, bool):
-        uselist = ul.value
-    elif ann_list is not None:
-        uselist = ann_list
-    backref = backref_lazy = None
-    br = _kw(call, "backref")
-    if br is not None:
-        text = _const_str(br)
-        if text is not None:
-            backref, backref_lazy = text, "select"
-        elif isinstance(br, ast.Call) and br.args:
-            backref = _const_str(br.args[0])
-            bl = _kw(br, "lazy")
-            backref_lazy = "select" if bl is None else _lazy_value(bl)
-    back_populates = _const_str(_kw(call, "back_populates"))
-    return [target, lazy, uselist, backref, backref_lazy, back_populates]
-
-
-def _is_relationship_call(call: ast.Call, imports: AstImports) -> bool:
+def is_relationship_call(call: ast.Call, imports: AstImports) -> bool:
     dotted = ast_dotted(call.func)
     if not dotted:
         return False
-    last = _last(dotted)
+    last = last_part(dotted)
     if last not in ("relationship", "relation", "Relationship"):
         return False
     q = imports.resolve(dotted)
@@ -512,25 +166,23 @@ def _is_relationship_call(call: ast.Call, imports: AstImports) -> bool:
     return q.startswith(("sqlalchemy", "sqlmodel", "flask_sqlalchemy")) or "." in dotted
 
 
-_SA_LIBS = ("sqlalchemy", "sqlmodel", "flask_sqlalchemy")
 
-
-def _is_sa_column(call: ast.Call, imports: AstImports) -> bool:
+def is_sa_column(call: ast.Call, imports: AstImports) -> bool:
     dotted = ast_dotted(call.func)
-    last = _last(dotted)
+    last = last_part(dotted)
     if last not in ("Column", "mapped_column", "column_property", "synonym", "deferred", "composite"):
         return False
     if last == "mapped_column":
         return True
     q = imports.resolve(dotted) or ""
-    return q.startswith(_SA_LIBS) or dotted in ("db.Column", "sa.Column")
+    return q.startswith(SA_LIBS) or dotted in ("db.Column", "sa.Column")
 
 
-def _dj_field_kind(callee: Optional[str]) -> Optional[str]:
+def dj_field_kind(callee: Optional[str]) -> Optional[str]:
     """The relation callee worth recording (a qualified or ``?`` name), or None."""
     if not callee:
         return None
-    last = _last(callee)
+    last = last_part(callee)
     if last in RELATION_FIELDS:
         return callee
     if any(tok in last for tok in ("ForeignKey", "OneToOne", "ManyToMany", "GenericRelation", "ParentalKey")):
@@ -541,634 +193,135 @@ def _dj_field_kind(callee: Optional[str]) -> Optional[str]:
     return None
 
 
-def _class_record(node: ast.ClassDef, imports: AstImports, module: str) -> Dict[str, Any]:
-    rec: Dict[str, Any] = {}
-    bases = []
-    qs_link = None
-    for b in node.bases:
-        if isinstance(b, ast.Subscript):
-            b = b.value
-        if isinstance(b, ast.Call) and isinstance(b.func, ast.Attribute) and b.func.attr == "from_queryset":
-            base = imports.ref(ast_dotted(b.func.value))
-            if base:
-                bases.append(base)
-            if b.args:
-                qs_link = imports.ref(ast_dotted(b.args[0]))
-            continue
-        dotted = ast_dotted(b)
-        if dotted and dotted != "object":
-            bases.append(imports.ref(dotted))
-    if bases:
-        rec["b"] = bases
-    if qs_link:
-        rec["qs"] = qs_link
-    for kw in node.keywords:
-        if kw.arg == "table" and isinstance(kw.value, ast.Constant) and kw.value.value is True:
-            rec["sam"] = 1
-    in_manager = any(any(t in _last(b) for t in ("Manager", "QuerySet")) for b in bases)
-    rels: Dict[str, list] = {}
-    sarels: Dict[str, list] = {}
-    managers: Dict[str, list] = {}
-    methods: Dict[str, Any] = {}
-    for stmt in node.body:
-        targets: List[ast.AST] = []
-        value = None
-        ann = None
-        if isinstance(stmt, ast.Assign):
-            targets, value = stmt.targets, stmt.value
-        elif isinstance(stmt, ast.AnnAssign):
-            targets, value, ann = [stmt.target], stmt.value, stmt.annotation
-            if value is None and isinstance(stmt.target, ast.Name):
-                head = _last(ast_dotted(ann.value)) if isinstance(ann, ast.Subscript) else ""
-                if head in ("Mapped",):
-                    rec["sam"] = 1
-        elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
-            for m in stmt.body:
-                if isinstance(m, ast.Assign) and len(m.targets) == 1 and isinstance(m.targets[0], ast.Name):
-                    key = m.targets[0].id
-                    if key == "abstract" and isinstance(m.value, ast.Constant) and m.value.value is True:
-                        rec["ab"] = 1
-                    elif key == "proxy" and isinstance(m.value, ast.Constant) and m.value.value is True:
-                        rec["px"] = 1
-                    elif key == "default_related_name" and _const_str(m.value):
-                        rec["drn"] = _const_str(m.value)
-                    elif key == "app_label" and _const_str(m.value):
-                        rec["app"] = _const_str(m.value)
-            rec["meta"] = 1
-            continue
-        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            declared = any(_last(ast_dotted(d.func if isinstance(d, ast.Call) else d)) == "declared_attr" for d in stmt.decorator_list)
-            if declared:
-                for sub in ast.walk(stmt):
-                    if isinstance(sub, ast.Return) and isinstance(sub.value, ast.Call) and _is_relationship_call(sub.value, imports):
-                        sarels[stmt.name] = _sa_relationship(sub.value, stmt.returns, imports)
-                        break
-                continue
-            if any(_last(ast_dotted(d)) in ("property", "cached_property", "staticmethod") for d in stmt.decorator_list):
-                continue
-            summary = _summary(stmt, imports, in_manager or stmt.name == "get_queryset")
-            if summary:
-                methods[stmt.name] = summary
-            elif in_manager or stmt.name in ("get_queryset", "get_object"):
-                methods[stmt.name] = 0  # defined, but not understood: hides the default
-            continue
-        else:
-            continue
-        names = [t.id for t in targets if isinstance(t, ast.Name)]
-        if not names:
-            continue
-        name = names[0]
-        if name in ("__tablename__", "__table__"):
-            rec["sam"] = 1
-            continue
-        if name == "__abstract__":
-            rec["saab"] = 1
-            continue
-        if name == "queryset" and value is not None:
-            s = _Summariser(imports, [])
-            ir = s.expr(value)
-            if _looks_query(ir, False) and ir_size(ir) <= _MAX_IR:
-                rec["q"] = ir
-            continue
-        if name == "model" and value is not None and ast_dotted(value):
-            rec["mo"] = imports.ref(ast_dotted(value))
-            continue
-        if not isinstance(value, ast.Call):
-            continue
-        callee = ast_dotted(value.func)
-        if _is_relationship_call(value, imports):
-            sarels[name] = _sa_relationship(value, ann, imports)
-            continue
-        if _is_sa_column(value, imports):
-            rec["sam"] = 1
-            continue
-        q = imports.ref(callee) if callee else None
-        # managers: objects = X(), X.as_manager(), X.from_queryset(Y)()
-        func = value.func
-        if isinstance(func, ast.Attribute) and func.attr == "as_manager":
-            managers[name] = ["as", imports.ref(ast_dotted(func.value))]
-            continue
-        if isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute) and func.func.attr == "from_queryset":
-            qs = imports.ref(ast_dotted(func.args[0])) if func.args else None
-            managers[name] = ["fq", imports.ref(ast_dotted(func.func.value)), qs]
-            continue
-        if q and (name == "objects" or _last(q).endswith("Manager")) and not _last(q) in RELATION_FIELDS:
-            managers[name] = ["c", q]
-            continue
-        kind = _dj_field_kind(q)
-        if kind:
-            if _last(q) in ("GenericForeignKey",):
-                target = None
-            elif _last(q) in ("TaggableManager", "ClusterTaggableManager"):
-                target = _dj_target(_kw(value, "through"), imports) or "q:taggit.models.Tag"
-            else:
-                target = _dj_target(value.args[0] if value.args else _kw(value, "to"), imports)
-            related = _const_str(_kw(value, "related_name"))
-            entry = [kind, target, related]
-            sym = _kw(value, "symmetrical")
-            if isinstance(sym, ast.Constant) and sym.value is False:
-                entry.append(0)
-            rels[name] = entry
-            if q.startswith("django.db.models") or _last(q) in RELATION_FIELDS:
-                rec["djf"] = 1
-        elif q and (q.startswith("django.db.models.") or q.startswith("?models.")):
-            rec["djf"] = 1
-    if rels:
-        rec["r"] = rels
-    if sarels:
-        rec["sa"] = sarels
-    if managers:
-        rec["mg"] = managers
-    if methods:
-        rec["f"] = methods
-    return rec
-
-
-def _interesting(rec: Dict[str, Any]) -> bool:
-    if len(rec) > 1 or "b" not in rec:
-        return bool(rec)
-    for base in rec["b"]:
-        head = base.lstrip("?").split(".", 1)[0]
-        if head not in ("enum", "typing", "abc", "Exception", "ValueError", "TypeError", "KeyError",
-                        "RuntimeError", "unittest", "pytest", "dataclasses", "NamedTuple",
-                        "TypedDict", "str", "int", "dict", "list", "collections", "argparse",
-                        "logging", "json", "threading", "pydantic", "marshmallow", "graphene",
-                        "strawberry", "rest_framework", "django_filters", "django", "flask",
-                        "wtforms", "flask_wtf", "celery", "click", "jinja2", "werkzeug"):
-            return True
-        if head == "django" and ("models" in base or "Manager" in base or "QuerySet" in base or "contrib" in base):
-            return True
-    return False
-
-
-@register
-class OrmModels(FactCollector):
-    kind = KIND
-    requires = ("class ", "def ", "declarative_base", "SQLAlchemy")
-    version = 6
-
-    def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str) -> Any:
-        imports = AstImports(module_name, relpath.endswith("__init__.py") or relpath.endswith("__init__.pyi"))
-        top: List[ast.stmt] = []
-        work = list(tree.body)
-        while work:  # module level, including under if/try (TYPE_CHECKING, fallbacks)
-            stmt = work.pop(0)
-            top.append(stmt)
-            if isinstance(stmt, ast.If):
-                work[0:0] = stmt.body + stmt.orelse
-            elif isinstance(stmt, ast.Try):
-                work[0:0] = stmt.body + [s for h in stmt.handlers for s in h.body] + stmt.orelse
-        for node in nodes_of(tree, (ast.Import, ast.ImportFrom)):
-            imports.add(node)
-        db_vars: List[str] = []
-        fq_vars: Dict[str, list] = {}
-        aliases: Dict[str, str] = {}
-        for stmt in top:
-            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                imports.local(stmt.name)
-            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                for t in targets:
-                    if isinstance(t, ast.Name):
-                        imports.local(t.id)
-                        value = stmt.value
-                        if isinstance(value, ast.Call):
-                            last = _last(ast_dotted(value.func) or (ast_dotted(value.func.func) if isinstance(value.func, ast.Call) else None))
-                            if last in _SA_BASE_FACTORIES:
-                                db_vars.append(t.id)
-                            func = value.func
-                            if isinstance(func, ast.Attribute) and func.attr == "from_queryset":
-                                fq_vars[t.id] = [ast_dotted(func.value), ast_dotted(value.args[0]) if value.args else None]
-                            if last == "get_model":
-                                # Product = get_model("catalogue", "Product") (apps.get_model, oscar)
-                                strs = [_const_str(a) for a in value.args]
-                                if strs and all(strs) and len(strs) <= 2:
-                                    aliases[t.id] = ".".join(strs)
-        classes: Dict[str, Any] = {}
-        functions: Dict[str, Any] = {}
-        for stmt in top:
-            if isinstance(stmt, ast.ClassDef):
-                if any(_last(ast_dotted(d.func if isinstance(d, ast.Call) else d)) in ("as_declarative", "mapped_as_dataclass") for d in stmt.decorator_list):
-                    db_vars.append(stmt.name)
-                rec = _class_record(stmt, imports, module_name)
-                if _interesting(rec):
-                    classes[stmt.name] = rec
-            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                summary = _summary(stmt, imports, False)
-                if summary:
-                    functions[stmt.name] = summary
-        for var, (base, qs) in fq_vars.items():
-            rec = {"b": [imports.ref(base)] if base else [], "qs": imports.ref(qs)} if qs else None
-            if rec:
-                classes.setdefault(var, rec)
-        part: Dict[str, Any] = {"m": module_name}
-        if classes:
-            part["c"] = classes
-        if functions:
-            part["f"] = functions
-        if db_vars:
-            part["db"] = db_vars
-        if aliases:
-            part["al"] = aliases
-        return part if len(part) > 1 else None
-
-    def merge(self, parts: Dict[str, Any]) -> Any:
-        return _merge(parts)
-
-
-# -- merge ---------------------------------------------------------------------------
-def app_label(module: str) -> str:
-    parts = module.split(".")
-    if "models" in parts:
-        i = parts.index("models")
-        if i > 0:
-            return parts[i - 1]
-    return parts[-2] if len(parts) > 1 else parts[0]
-
-
-class _Resolver:
-    def __init__(self, classes: Dict[str, Dict[str, Any]], heads: Any):
-        self.classes = classes
-        self.heads = heads
-        self.names: Dict[str, List[str]] = {}
-        for key in classes:
-            self.names.setdefault(key.rsplit(".", 1)[-1], []).append(key)
-        self.cache: Dict[Tuple[str, str], Optional[str]] = {}
-
-    def ref(self, q: Optional[str], from_module: str = "", pool: Optional[Dict[str, Any]] = None) -> Optional[str]:
-        """The class key for a qualified (or ``?name``) reference, else None."""
-        if not q:
-            return None
-        pool = self.classes if pool is None else pool
-        ck = (q, from_module)
-        if ck in self.cache and pool is self.classes:
-            return self.cache[ck]
-        out = resolve_ref(q, pool, self.names, from_module, self.heads)
-        if pool is self.classes:
-            self.cache[ck] = out
-        return out
-
-
-def resolve_ref(q: str, pool: Dict[str, Any], names: Dict[str, List[str]], from_module: str = "",
-                heads: Optional[Any] = None) -> Optional[str]:
-    """The key in ``pool`` that a reference means, or None.
-
-    ``q`` is a qualified name (``shop.models.Order``, possibly a re-export of
-    ``shop.models.orders.Order``) or ``?Name`` for a name no import binds. A qualified
-    name outside the project's packages (``heads``) is never matched by class name.
-    """
-    loose = q.startswith("?")
-    q = q.lstrip("?")
-    if not loose and q in pool:
-        return q
-    if not loose and heads is not None and q.split(".", 1)[0] not in heads:
-        return None
-    if loose and from_module and f"{from_module}.{q}" in pool:
-        return f"{from_module}.{q}"
-    name = q.rsplit(".", 1)[-1]
-    cands = [k for k in names.get(name, ()) if k in pool]
-    if not cands:
-        return None
-    if len(cands) == 1:
-        return cands[0]
-    prefix = q.rsplit(".", 1)[0] if "." in q else ""
-    if prefix and not loose:
-        # ``pkg.models.Order`` re-exported from ``pkg.models.orders``
-        under = [k for k in cands if k.startswith(prefix + ".")]
-        if len(under) == 1:
-            return under[0]
-    if from_module:
-        # the closest one to the referring module
-        def shared(k: str) -> int:
-            a, b = k.split("."), from_module.split(".")
-            n = 0
-            while n < min(len(a), len(b)) and a[n] == b[n]:
-                n += 1
-            return n
-
-        best = max(shared(k) for k in cands)
-        top = [k for k in cands if shared(k) == best]
-        if len(top) == 1 and best > 0:
-            return top[0]
+# -- relation fields (stdlib ast) --------------------------------------------------------
+def const_str(node: Optional[ast.AST]) -> Optional[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
     return None
 
 
-def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
-    classes: Dict[str, Dict[str, Any]] = {}
-    modules: Dict[str, str] = {}
-    functions: Dict[str, Any] = {}
-    db_vars = set()
-    alias_refs: Dict[str, Tuple[str, str]] = {}
-    for relpath, part in parts.items():
-        if not isinstance(part, dict):
-            continue
-        module = part.get("m", "")
-        for name, rec in part.get("c", {}).items():
-            key = f"{module}.{name}" if module else name
-            classes[key] = rec
-            modules[key] = module
-        for name, summary in part.get("f", {}).items():
-            functions[f"{module}.{name}" if module else name] = summary
-        for var in part.get("db", ()):
-            db_vars.add(f"{module}.{var}" if module else var)
-        for var, ref in part.get("al", {}).items():
-            alias_refs[f"{module}.{var}" if module else var] = (ref, module)
-    # the project's top-level names: packages, and directories (namespace packages)
-    heads = frozenset(m.split(".", 1)[0] for m in modules.values() if m) | frozenset(
-        k.split(".", 1)[0] for k in functions) | frozenset(
-        r.split("/", 1)[0].rsplit(".", 1)[0] for r in parts)
-    res = _Resolver(classes, heads)
-    bases: Dict[str, List[str]] = {}
-    raw_bases: Dict[str, List[str]] = {}
-    for key, rec in classes.items():
-        raw_bases[key] = list(rec.get("b", ()))
-        bases[key] = [k for k in (res.ref(b, modules[key]) for b in rec.get("b", ())) if k and k != key]
+def keyword_value(call: ast.Call, name: str) -> Optional[ast.AST]:
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    return None
 
-    def ancestors(key: str) -> List[str]:
-        """key's bases, transitively, nearest first (a simple linearisation)."""
-        out, seen, work = [], {key}, list(bases.get(key, ()))
-        while work:
-            k = work.pop(0)
-            if k in seen:
-                continue
-            seen.add(k)
-            out.append(k)
-            work.extend(bases.get(k, ()))
-        return out
 
-    anc = {key: ancestors(key) for key in classes}
-
-    def ext_bases(key: str) -> List[str]:
-        out = []
-        for k in [key] + anc[key]:
-            out.extend(b.lstrip("?") for b in raw_bases.get(k, ()) if res.ref(b, modules[k]) is None)
-        return out
-
-    # -- Django models --------------------------------------------------------------
-    def is_dj(key: str) -> bool:
-        for k in [key] + anc[key]:
-            rec = classes[k]
-            if rec.get("djf") or rec.get("meta") and rec.get("r"):
-                return True
-        ext = ext_bases(key)
-        return any(b in DJANGO_MODEL_BASES or b.endswith("models.Model") for b in ext)
-
-    def is_sa(key: str) -> bool:
-        for k in [key] + anc[key]:
-            rec = classes[k]
-            if rec.get("sam") or rec.get("sa"):
-                return True
-        for b in ext_bases(key):
-            if b in SA_BASES:
-                return True
-            head = b.rsplit(".", 1)[0]
-            if b in db_vars or (b.endswith(".Model") and head in db_vars):
-                return True
-        return False
-
-    field_classes: Dict[str, str] = {}  # project subclasses of relation fields -> kind
-
-    def field_kind(callee: str, module: str) -> Optional[str]:
-        last = _last(callee)
-        key = res.ref(callee, module)
-        if key is not None:
-            if key in field_classes:
-                return field_classes[key]
-            for k in [key] + anc.get(key, []):
-                for b in raw_bases.get(k, ()):
-                    if res.ref(b, modules[k]) is None and _last(b) in RELATION_FIELDS:
-                        field_classes[key] = RELATION_FIELDS[_last(b)]
-                        return field_classes[key]
-            field_classes[key] = None
-            return None
-        if last in RELATION_FIELDS and (callee.startswith(_RELATION_LIBS) or callee.startswith("?")):
-            return RELATION_FIELDS[last]
+def dj_target_ref(node: Optional[ast.AST], imports: AstImports) -> Optional[str]:
+    if node is None:
         return None
-
-    dj_keys = [k for k in classes if not _is_field_class(k, classes, raw_bases) and is_dj(k)]
-    dj_set = set(dj_keys)
-    dj_pool = {k: 1 for k in dj_keys}
-    names = res.names
-    labels = {k: (classes[k].get("app") or app_label(modules[k])) for k in dj_keys}
-
-    known_labels = set(labels.values())
-    user_model = None
-    for k in dj_keys:
-        if k.rsplit(".", 1)[-1] == "User" and not classes[k].get("ab"):
-            user_model = k if user_model is None else user_model
-
-    def dj_target(target: Optional[str], owner: str) -> Optional[str]:
-        if not target:
-            return None
-        kind, _, rest = target.partition(":")
-        if kind == "u":
-            return user_model
-        if kind == "q":
-            return resolve_ref(rest, dj_pool, names, modules[owner], heads)
-        if rest == "self":
-            return owner
-        if "." in rest or owner is None:
-            app, _, name = rest.rpartition(".")
-            cands = [k for k in names.get(name, ()) if k in dj_set and labels[k] == app]
-            if len(cands) == 1:
-                return cands[0]
-            if app in known_labels or app in _CONTRIB_LABELS:
-                return None  # "auth.User": Django's, not a project model of the same name
-            cands = [k for k in names.get(name, ()) if k in dj_set]  # a custom AppConfig.label
-            return cands[0] if len(cands) == 1 else None
-        cands = [k for k in names.get(rest, ()) if k in dj_set]
-        same = [k for k in cands if labels[k] == labels[owner]]
-        if len(same) == 1:
-            return same[0]
-        return cands[0] if len(cands) == 1 else None
-
-    dj: Dict[str, Dict[str, Any]] = {}
-    own_fields: Dict[str, Dict[str, list]] = {}
-    for key in dj_keys:
-        fields: Dict[str, list] = {}
-        for k in reversed([key] + anc[key]):
-            for attr, (callee, target, related, *rest) in classes[k].get("r", {}).items():
-                kind = field_kind(callee, modules[k])
-                if kind is None:
-                    continue
-                tkey = dj_target(target, key if target == "s:self" else k)
-                if target == "s:self":
-                    tkey = key
-                fields[attr] = [kind, tkey, related, bool(rest) and rest[0] == 0]
-        own_fields[key] = fields
-        abstract = bool(classes[key].get("ab"))
-        mgrs: Dict[str, str] = {}
-        for k in reversed([key] + anc[key]):
-            for attr, desc in classes[k].get("mg", {}).items():
-                mgrs[attr] = _manager_key(desc, res, modules[k], classes)
-        dj[key] = {"n": key.rsplit(".", 1)[-1], "a": labels[key], "r": {a: [f[0], f[1], None] for a, f in fields.items()}, "m": mgrs}
-        if abstract:
-            dj[key]["ab"] = 1
-    # reverse accessors
-    reverse: Dict[str, Dict[str, list]] = {}
-    for key in dj_keys:
-        if classes[key].get("ab"):
-            continue
-        name = key.rsplit(".", 1)[-1]
-        drn = None
-        for k in [key] + anc[key]:
-            drn = classes[k].get("drn")
-            if drn:
-                break
-        for attr, (kind, tkey, related, asym) in own_fields[key].items():
-            if tkey is None or kind not in ("fk", "o2o", "m2m"):
-                continue
-            if kind == "m2m" and tkey == key and not asym:
-                continue  # symmetrical m2m to self: no reverse accessor
-            rn = related or drn
-            if rn:
-                rn = rn.replace("%(class)s", name.lower()).replace("%(app_label)s", labels[key].lower()).replace("%(model_name)s", name.lower())
-                if rn.endswith("+"):
-                    continue
-            else:
-                rn = name.lower() if kind == "o2o" else f"{name.lower()}_set"
-            rkind = {"fk": "rfk", "o2o": "ro2o", "m2m": "rm2m"}[kind]
-            reverse.setdefault(tkey, {})[rn] = [rkind, key, attr]
-        # multi-table inheritance: the parent gets a reverse one-to-one to the child
-        if not classes[key].get("px"):
-            for b in bases.get(key, ()):
-                if b in dj_set and not classes[b].get("ab"):
-                    reverse.setdefault(b, {})[name.lower()] = ["ro2o", key, f"{b.rsplit('.', 1)[-1].lower()}_ptr"]
-    for key in dj_keys:
-        rels = dj[key]["r"]
-        for k in reversed([key] + [a for a in anc[key] if a in dj_set]):
-            for attr, entry in reverse.get(k, {}).items():
-                rels.setdefault(attr, entry)
-    # -- SQLAlchemy -------------------------------------------------------------------
-    sa_keys = [k for k in classes if k not in dj_set and is_sa(k)]
-    sa_set = set(sa_keys)
-    sa_pool = {k: 1 for k in sa_keys}
-
-    def sa_target(target: Optional[str], owner: str) -> Optional[str]:
-        if not target:
-            return None
-        kind, _, rest = target.partition(":")
-        if kind == "q":
-            return resolve_ref(rest, sa_pool, names, modules[owner], heads)
-        rest = rest.strip()
-        if "." in rest and rest in sa_pool:
-            return rest
-        return resolve_ref("?" + rest.rsplit(".", 1)[-1] if "." not in rest else rest, sa_pool, names, modules[owner])
-
-    sa: Dict[str, Dict[str, Any]] = {}
-    backrefs: Dict[str, Dict[str, list]] = {}
-    for key in sa_keys:
-        rels: Dict[str, list] = {}
-        for k in reversed([key] + anc[key]):
-            for attr, (target, lazy, uselist, backref, backref_lazy, back_pop) in classes[k].get("sa", {}).items():
-                tkey = sa_target(target, k)
-                rels[attr] = [tkey, _norm_lazy(lazy), uselist, back_pop or backref]
-                if backref and tkey:
-                    back_uselist = None if uselist is None else not uselist
-                    backrefs.setdefault(tkey, {})[backref] = [key, _norm_lazy(backref_lazy), back_uselist, attr]
-        sa[key] = {"n": key.rsplit(".", 1)[-1], "r": rels}
-    for key in sa_keys:
-        rels = sa[key]["r"]
-        for k in [key] + [a for a in anc[key] if a in sa_set]:
-            for attr, entry in backrefs.get(k, {}).items():
-                rels.setdefault(attr, entry)
-    # -- classes with summaries (views, managers, querysets) ----------------------------
-    cls_out: Dict[str, Dict[str, Any]] = {}
-    qs_methods = set()
-    manager_like = set()
-    for key, rec in classes.items():
-        if _is_manager(key, anc, raw_bases, classes, res, modules):
-            manager_like.add(key)
-    for key, rec in classes.items():
-        entry: Dict[str, Any] = {}
-        if bases.get(key):
-            entry["b"] = bases[key]
-        if rec.get("f"):
-            entry["f"] = {m: s for m, s in rec["f"].items()
-                          if s or m in ("get_queryset", "get_object") or key in manager_like}
-            if key in manager_like:
-                qs_methods.update(rec["f"])
-        if rec.get("q"):
-            entry["q"] = rec["q"]
-        if rec.get("mo"):
-            mo = res.ref(rec["mo"], modules[key])
-            if mo:
-                entry["mo"] = mo
-        if rec.get("qs"):
-            qk = res.ref(rec["qs"], modules[key])
-            if qk:
-                entry["qs"] = qk
-        if key in manager_like:
-            entry["mgr"] = 1
-        if entry.get("f") or entry.get("q") or entry.get("mo") or entry.get("qs") or key in manager_like:
-            cls_out[key] = entry
-    # keep the classes that inherit from one we keep (views inherit get_queryset), and
-    # the base chains in between
-    kept = set(cls_out)
-    for key in classes:
-        if key in kept or not any(a in kept for a in anc[key]):
-            continue
-        for k in [key] + anc[key]:
-            if k not in cls_out:
-                cls_out[k] = {"b": bases[k]} if bases.get(k) else {}
-    aliases: Dict[str, str] = {}
-    for var, (ref, module) in alias_refs.items():
-        key = dj_target("s:" + ref, None) if "." in ref else None
-        if key:
-            aliases[var] = key
-    out_names: Dict[str, List[str]] = {}
-    for key in list(dj) + list(sa) + list(cls_out):
-        out_names.setdefault(key.rsplit(".", 1)[-1], [])
-        if key not in out_names[key.rsplit(".", 1)[-1]]:
-            out_names[key.rsplit(".", 1)[-1]].append(key)
-    return {
-        "dj": dj,
-        "sa": sa,
-        "cls": cls_out,
-        "fn": functions,
-        "names": out_names,
-        "qsm": sorted(qs_methods - {"get_queryset", "__init__"}),
-        "user": user_model,
-        "heads": sorted(heads),
-        "alias": aliases,
-    }
+    text = const_str(node)
+    if text is not None:
+        return "s:" + text
+    dotted = ast_dotted(node)
+    if dotted and dotted.endswith("AUTH_USER_MODEL"):
+        return "u:"
+    if dotted:
+        return "q:" + imports.ref(dotted)
+    return None
 
 
-def _is_field_class(key: str, classes: Dict[str, Any], raw_bases: Dict[str, List[str]]) -> bool:
-    return any(_last(b) in RELATION_FIELDS or _last(b).endswith("Field") for b in raw_bases.get(key, ()))
 
 
-def _is_manager(key, anc, raw_bases, classes, res, modules) -> bool:
-    for k in [key] + anc[key]:
-        if classes[k].get("qs"):
-            return True
-        for b in raw_bases.get(k, ()):
-            last = _last(b)
-            if b.lstrip("?") in DJANGO_MANAGER_BASES or last in ("Manager", "QuerySet", "BaseManager"):
-                return True
-            if res.ref(b, modules[k]) is None and (last.endswith("Manager") or last.endswith("QuerySet")):
-                return True
-    return False
+def annotation_target(node: Optional[ast.AST], imports: AstImports, depth: int = 0) -> Tuple[Optional[str], Optional[bool], Optional[str]]:
+    """(target, uselist, lazy hint) from ``Mapped[List["Child"]]``-style annotations."""
+    if node is None or depth > 6:
+        return None, None, None
+    text = const_str(node)
+    if text is not None:
+        try:
+            parsed = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            return None, None, None
+        return annotation_target(parsed, imports, depth + 1)
+    if isinstance(node, ast.BinOp):  # "Parent | None"
+        for side in (node.left, node.right):
+            if not (isinstance(side, ast.Constant) and side.value is None):
+                return annotation_target(side, imports, depth + 1)
+        return None, None, None
+    if isinstance(node, ast.Subscript):
+        head = last_part(ast_dotted(node.value))
+        inner = node.slice
+        if isinstance(inner, ast.Tuple) and inner.elts:
+            inner = inner.elts[0]
+        if head in ("Mapped", "Optional", "Annotated"):
+            return annotation_target(inner, imports, depth + 1)
+        if head in ("DynamicMapped",):
+            t, _, _ = annotation_target(inner, imports, depth + 1)
+            return t, True, "dynamic"
+        if head in ("WriteOnlyMapped",):
+            t, _, _ = annotation_target(inner, imports, depth + 1)
+            return t, True, "write_only"
+        if head in COLLECTION_ANNOTATIONS:
+            t, _, _ = annotation_target(inner, imports, depth + 1)
+            return t, True, None
+        if head == "Union":
+            elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            for e in elts:
+                if not (isinstance(e, ast.Constant) and e.value is None):
+                    return annotation_target(e, imports, depth + 1)
+        return None, None, None
+    dotted = ast_dotted(node)
+    if dotted and last_part(dotted) not in ("None", "Any"):
+        return "q:" + imports.ref(dotted), False, None
+    return None, None, None
 
 
-def _manager_key(desc: list, res: _Resolver, module: str, classes: Dict[str, Any]) -> str:
-    """A manager attribute's class key ('' for a plain manager); as_manager() -> the QS class."""
-    kind = desc[0]
-    if kind == "as":
-        k = res.ref(desc[1], module)
-        return k or ""
-    if kind == "fq":
-        k = res.ref(desc[2], module) if desc[2] else None
-        return k or ""
-    k = res.ref(desc[1], module)
-    return k or ""
+def lazy_value(node: Optional[ast.AST]) -> Optional[Any]:
+    if isinstance(node, ast.Constant) and (isinstance(node.value, (str, bool)) or node.value is None):
+        return node.value
+    return "?"  # not a constant: unknown
 
 
-def _norm_lazy(lazy: Any) -> str:
-    if lazy is True:
-        return "select"
-    if lazy is False:
-        return "joined"
-    if lazy is None:
-        return "noload"
-    return str(lazy)
+def sa_relationship(call: ast.Call, ann: Optional[ast.AST], imports: AstImports) -> list:
+    """[target, lazy, uselist, backref, backref_lazy, back_populates] of relationship()."""
+    inner = keyword_value(call, "sa_relationship")
+    if isinstance(inner, ast.Call):
+        rel = sa_relationship(inner, ann, imports)
+        if rel[0] is None:
+            rel[0] = annotation_target(ann, imports)[0]
+        return rel
+    target = None
+    first = call.args[0] if call.args else keyword_value(call, "argument")
+    if isinstance(first, ast.Lambda):
+        first = first.body
+    if first is not None:
+        text = const_str(first)
+        if text is not None:
+            target = "s:" + text
+        else:
+            dotted = ast_dotted(first)
+            if dotted:
+                target = "q:" + imports.ref(dotted)
+    ann_target, ann_list, ann_lazy = annotation_target(ann, imports)
+    if target is None:
+        target = ann_target
+    lazy: Any = "select"
+    if ann_lazy:
+        lazy = ann_lazy
+    lazy_node = keyword_value(call, "lazy")
+    kwargs = keyword_value(call, "sa_relationship_kwargs")
+    if lazy_node is None and isinstance(kwargs, ast.Dict):
+        for k, v in zip(kwargs.keys, kwargs.values):
+            if const_str(k) == "lazy":
+                lazy_node = v
+    if lazy_node is not None:
+        lazy = lazy_value(lazy_node)
+    uselist = None
+    ul = keyword_value(call, "uselist")
+    if isinstance(ul, ast.Constant) and isinstance(ul.value, bool):
+        uselist = ul.value
+    elif ann_list is not None:
+        uselist = ann_list
+    backref = backref_lazy = None
+    br = keyword_value(call, "backref")
+    if br is not None:
+        text = const_str(br)
+        if text is not None:
+            backref, backref_lazy = text, "select"
+        elif isinstance(br, ast.Call) and br.args:
+            backref = const_str(br.args[0])
+            bl = keyword_value(br, "lazy")
+            backref_lazy = "select" if bl is None else lazy_value(bl)
+    back_populates = const_str(keyword_value(call, "back_populates"))
+    return [target, lazy, uselist, backref, backref_lazy, back_populates]

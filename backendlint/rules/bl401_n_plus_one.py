@@ -1,24 +1,97 @@
-"""BL401 n-plus-one: a loop over ORM rows that reads a relation not loaded eagerly."""
+"""BL401 n-plus-one: a loop over ORM rows that reads a relation not loaded eagerly.
+
+The analysis (``backendlint.analysis.queries``) finds every relation read on a loop row
+that the row's query did not load (``select_related`` / ``prefetch_related`` /
+loader options / ``lazy=`` are understood there). This module owns the rule: which
+files it reads, which of those reads it does not report (see the page's "Not
+reported" list) and what it says.
+"""
 
 from __future__ import annotations
 
+from typing import Dict, List
+
+from backendlint.analysis.queries import Access, LoopOwners, analysis
 from backendlint.engine.rule import Rule
-from backendlint.knowledge.models import KIND
-from backendlint.knowledge.queries import LoopCollector, access_message, analysis
+from backendlint.index.models import KIND, ModelIndex
+from backendlint.knowledge.models import GFK, SINGLE
+from backendlint.knowledge.paths import is_migration_path, is_test_path
+from backendlint.rules._n_plus_one_messages import short
 
 
-class NPlusOne(LoopCollector, Rule):
+class NPlusOne(LoopOwners, Rule):
     code = "BL401"
     name = "n-plus-one"
     summary = "Loop over ORM rows reads a relation that the query did not load eagerly"
-    # Prefilter ("for" as a word) and path skips: LoopCollector, shared with BL402.
+    # Every loop the analysis follows has the "for" keyword, as a word ("format" does
+    # not count; "1for x in y" does). The lookbehind follows the literal so that the
+    # regex engine can scan for the literal.
+    requires_re = r"for(?<![A-Za-z_]for)\b"
     facts = (KIND,)
 
+    @classmethod
+    def skips_path(cls, relpath: str) -> bool:
+        """Migrations run once and tests on a handful of rows."""
+        return is_migration_path(relpath) or is_test_path(relpath)
+
+    @classmethod
+    def prepare(cls, facts, options=None) -> None:
+        ModelIndex.of(facts.get(KIND))
+
     def end_module(self) -> None:
-        fa = analysis(self.ctx)
-        if not fa.accesses:
+        if self.skips_path(self.ctx.relpath):
             return
-        found = [fa.accesses[key] for key in fa.access_order]
+        found = reported(analysis(self.ctx).accesses)
+        if not found:
+            return
+        index = ModelIndex.of(self.ctx.facts.get(KIND) if self.ctx.facts is not None else None)
         lines = self.ctx.lines_of([getattr(a.root, "node", None) for a in found])
         for a in found:
-            self.report(a.node, access_message(fa, a, lines))
+            self.report(a.node, message(index, a, lines))
+
+
+def reported(accesses: List[Access]) -> List[Access]:
+    """The first read of each relation path per loop, leaving out reads that run at most
+    once per loop or per group (``_once``), reads in an ``except`` handler (fallbacks,
+    not the per-row path) and reads in the receiver of a write (``o.tags.all().delete()``)."""
+    out: Dict[tuple, Access] = {}
+    for a in accesses:
+        if a.once or a.in_handler or a.writing:
+            continue
+        if a.key not in out:
+            out[a.key] = a
+    return list(out.values())
+
+
+def _where(root, lines: Dict[int, int]) -> str:
+    desc = short(getattr(root, "desc", "") or "the query")
+    line = lines.get(id(getattr(root, "node", None)))
+    return f"{desc} (line {line})" if line else desc
+
+
+def message(index: ModelIndex, a: Access, lines: Dict[int, int]) -> str:
+    model = index.model_name(a.fw, a.model)
+    where = _where(a.root, lines)
+    if a.fw == "sa":
+        if a.lazy == "dynamic":
+            return (f'{model}.{a.attr} (lazy="dynamic") runs a query for each row of {where}; '
+                    "load the related rows for all of them in one query")
+        chain = []
+        for owner, attr, single in list(a.trail) + [(a.model, a.attr, a.single)]:
+            loader = "joinedload" if single else "selectinload"
+            text = f"{loader}({index.model_name('sa', owner)}.{attr})"
+            chain.append(text if not chain else "." + text)
+        return f"{model}.{a.attr} is lazy-loaded for each row of {where}; add .options({''.join(chain)})"
+    if a.kind in SINGLE and a.kind != GFK:
+        single_path = all(single for _, _, single in a.trail)
+        method = "select_related" if single_path else "prefetch_related"
+        if a.pk:
+            return (f"{model}.{a.attr} is fetched for each row of {where} just to read its key; "
+                    f'read {a.attr}_id instead, or add {method}("{a.path}")')
+        return f'{model}.{a.attr} is read for each row of {where}; add {method}("{a.path}")'
+    if a.kind == GFK:
+        return f'{model}.{a.attr} is read for each row of {where}; add prefetch_related("{a.path}")'
+    if a.meth and a.meth not in ("all", "count", "exists"):
+        return (f"{model}.{a.attr}.{a.meth}() runs a query for each row of {where}; prefetch the rows with "
+                f'prefetch_related(Prefetch("{a.path}", ...)) and select them in Python')
+    return f'{model}.{a.attr} is queried for each row of {where}; add prefetch_related("{a.path}")'
