@@ -69,16 +69,16 @@ class CallOp(DbOp):
 # -- the path algebra ------------------------------------------------------------------------
 def effective(path: Path) -> Path:
     """The path without the writes that a later "nothing was written" branch cancels."""
-    if not any(e[0] < 0 for e in path):
+    if not any(e.op < 0 for e in path):
         return path
-    cancelled = {-e[0] - 1 for e in path if e[0] < 0}
-    return tuple(e for e in path if e[0] >= 0 and e[0] not in cancelled)
+    cancelled = {-e.op - 1 for e in path if e.op < 0}
+    return tuple(e for e in path if e.op >= 0 and e.op not in cancelled)
 
 
 def _score(path: Path) -> Tuple[int, int]:
     path = effective(path)
-    weight = sum(2 if e[2] else 1 for e in path)
-    uncovered = sum(1 for e in path if e[1] is None)
+    weight = sum(2 if e.repeated else 1 for e in path)
+    uncovered = sum(1 for e in path if e.cover is None)
     return (min(uncovered, 2) and weight, uncovered)
 
 
@@ -321,7 +321,7 @@ class UnitOfWork(Flow[Paths]):
             # A session opened inside the loop is a unit of work per item.
             per_item = set(self.opened_scopes[opened_before:])
             if per_item:
-                again = [tuple(e for e in p if e[0] < 0 or self.scope_of[e[0]] not in per_item) for p in again]
+                again = [tuple(e for e in p if e.op < 0 or self.scope_of[e.op] not in per_item) for p in again]
             prefixes = prune([EMPTY] + [_looped(p) for p in again if p])
         fall: Paths = []
         exits_else: Dict[str, Paths] = {}

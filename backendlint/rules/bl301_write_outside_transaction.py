@@ -45,6 +45,7 @@ MAX_LISTED = 6
 TEST_FUNCTION_PREFIXES = ("test_", "setUp", "tearDown", "setup_", "teardown_")
 _TOOLING_WORDS = callgraph.TOOLING_WORDS
 
+
 def _dedupe(listed):
     """One item per operation (a loop's first and later rounds are the same call)."""
     out = []
@@ -155,7 +156,7 @@ class WriteOutsideTransaction(Rule):
         # Project functions that write outside a transaction of their own (Django files only).
         extra = tuple(self.opts.transaction_wrappers or ())
         self.callee_names: FrozenSet[str] = frozenset()
-        self.callees: Dict[str, tuple] = {}
+        self.callees: Dict[str, Writer] = {}
         if not self.skip and ctx.facts is not None and orm.file_flavour(ctx).django:
             self.callee_names = writer_names(ctx.facts, extra)
             if self.callee_names:
@@ -163,7 +164,8 @@ class WriteOutsideTransaction(Rule):
 
     @classmethod
     def skips_path(cls, relpath: str) -> bool:
-        """Tests and migrations directories (alembic ``versions/`` needs the source)."""
+        """Tests and migrations directories (an alembic ``versions/`` outside an
+        ``alembic/`` directory needs the source: ``__init__`` sees it)."""
         return is_test_path(relpath) or is_migration_path(relpath)
 
     @classmethod
@@ -273,7 +275,7 @@ class WriteOutsideTransaction(Rule):
         if not analysis.ops:
             return
         if analysis.claim_blocks:
-            paths = [tuple(e for e in p if e[1] not in analysis.claim_blocks) for p in paths]
+            paths = [tuple(e for e in p if e.cover not in analysis.claim_blocks) for p in paths]
         if analysis.batched_ops:
             batched = set(analysis.batched_ops)
             # The final flush of the same buffer after the loop is part of the series.
@@ -283,14 +285,14 @@ class WriteOutsideTransaction(Rule):
                     for a in op.node.args
                 ):
                     batched.add(index)
-            paths = [tuple(e for e in p if e[0] < 0 or e[0] not in batched) for p in paths]
+            paths = [tuple(e for e in p if e.op < 0 or e.op not in batched) for p in paths]
         found = self._django_finding(paths, analysis.ops)
         if found is not None and any(isinstance(op, CallOp) for op in analysis.ops):
             # Report where the unit's own writes alone would be reported, so that following
             # calls does not move existing findings.
             ops = analysis.ops
             direct = self._django_finding(
-                [tuple(e for e in p if e[0] < 0 or not isinstance(ops[e[0]], CallOp)) for p in paths], ops
+                [tuple(e for e in p if e.op < 0 or not isinstance(ops[e.op], CallOp)) for p in paths], ops
             )
             if direct is not None and direct[0] is not found[0]:
                 if any(op.node is direct[0] for op, _, _ in found[2]):
@@ -376,25 +378,25 @@ class WriteOutsideTransaction(Rule):
         best_key = None
         for path in paths:
             path = effective(path)
-            writes = [e for e in path if ops[e[0]].framework in (DJANGO, AUTOCOMMIT)]
-            uncovered = [e for e in writes if e[1] is None]
+            writes = [e for e in path if ops[e.op].framework in (DJANGO, AUTOCOMMIT)]
+            uncovered = [e for e in writes if e.cover is None]
             if not uncovered:
                 continue
             # A call in a loop is one write: calling a service per item makes one unit of
             # work per item (label-studio's uploads, pretix's data sync), by design more
             # often than not; a write of the unit's own in a loop still counts twice.
-            weight = sum(2 if e[2] and not isinstance(ops[e[0]], CallOp) else 1 for e in writes)
+            weight = sum(2 if e.repeated and not isinstance(ops[e.op], CallOp) else 1 for e in writes)
             if weight < 2:
                 continue
-            key = (weight, -uncovered[0][0])
+            key = (weight, -uncovered[0].op)
             if best_key is None or key > best_key:
                 best, best_key = (writes, uncovered[0]), key
         if best is None:
             return None
         writes, first = best
-        listed = _dedupe([(ops[e[0]], e[1], e[2]) for e in writes])
-        framework = ops[first[0]].framework
-        return (ops[first[0]].node, framework, listed)
+        listed = _dedupe([(ops[e.op], e.cover, e.repeated) for e in writes])
+        framework = ops[first.op].framework
+        return (ops[first.op].node, framework, listed)
 
     def _sqlalchemy_finding(self, paths: List[Path], ops: List[DbOp], scope_of: List[Optional[int]]):
         best = None
@@ -402,36 +404,36 @@ class WriteOutsideTransaction(Rule):
         for path in paths:
             path = effective(path)
             # Per session scope (a ``with Session() as s`` block is a unit of its own).
-            pending: Dict[Optional[int], List[Entry]] = {}
-            segments: Dict[Optional[int], List[Tuple[List[Entry], Entry]]] = {}
+            pending: Dict[Optional[int], List[Step]] = {}
+            segments: Dict[Optional[int], List[Tuple[List[Step], Step]]] = {}
             counts: Dict[Optional[int], int] = {}
             for entry in path:
-                op = ops[entry[0]]
-                if op.framework != SQLALCHEMY or entry[1] is not None:
+                op = ops[entry.op]
+                if op.framework != SQLALCHEMY or entry.cover is not None:
                     continue
-                scope = scope_of[entry[0]]
+                scope = scope_of[entry.op]
                 if op.is_commit:
                     if pending.get(scope):
                         segments.setdefault(scope, []).append((pending[scope], entry))
-                        counts[scope] = counts.get(scope, 0) + (2 if entry[2] else 1)
+                        counts[scope] = counts.get(scope, 0) + (2 if entry.repeated else 1)
                         pending[scope] = []
                 else:
                     pending.setdefault(scope, []).append(entry)
             for scope, count in counts.items():
                 if count < 2:
                     continue
-                key = (count, -segments[scope][0][0][0][0])
+                key = (count, -segments[scope][0][0][0].op)
                 if best_key is None or key > best_key:
                     best, best_key = segments[scope], key
         if best is None:
             return None
         listed = []
         for writes, commit in best:
-            listed.extend((ops[e[0]], e[1], e[2]) for e in writes)
-            listed.append((ops[commit[0]], commit[1], commit[2]))
+            listed.extend((ops[e.op], e.cover, e.repeated) for e in writes)
+            listed.append((ops[commit.op], commit.cover, commit.repeated))
         listed = _dedupe(listed)
         first = best[0][0][0]
-        return (ops[first[0]].node, SQLALCHEMY, listed)
+        return (ops[first.op].node, SQLALCHEMY, listed)
 
     # -- reporting -----------------------------------------------------------------------------
     def end_module(self) -> None:
