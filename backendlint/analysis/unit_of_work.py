@@ -31,7 +31,7 @@ import libcst as cst
 from backendlint.knowledge import orm
 from backendlint.knowledge.orm import DbOp, OrmScope
 from backendlint.knowledge.transactions import Transactions
-from backendlint.knowledge.writes import BULK_KINDS, COUNTING_KINDS, is_batching_loop, reset_lists, takes_row_locks
+from backendlint.knowledge.writes import BULK_KINDS, COUNTING_KINDS, reset_lists, takes_row_locks
 from backendlint.syntax.flow import BREAK, CONTINUE, RAISE, RETURN, Flow, Outcome
 from backendlint.syntax.literals import is_truthy_constant
 
@@ -307,15 +307,15 @@ class UnitOfWork(Flow[Paths]):
         return self._loop(stmt, head, is_truthy_constant(stmt.test))
 
     def _loop(self, stmt, head: Path, infinite: bool) -> "Outcome[Paths]":
-        """A later round repeats what one round wrote (``repeated``), unless the loop
-        batches on purpose or opens a session per item."""
+        """A later round repeats what one round wrote (``repeated``), unless the rounds
+        are apart on purpose (``rounds_apart``) or each opens a session of its own."""
         opened_before = len(self.opened_scopes)
         ops_before = len(self.ops)
         body = self.suite(stmt.body, [EMPTY])
         again = _fall(body) + body.exits.get(CONTINUE, [])
         if len(self.ops) > ops_before:
             self._note_buffer_flushes(stmt, ops_before)
-        if any(again) and is_batching_loop(stmt):
+        if any(again) and self.rounds_apart(stmt):
             prefixes = [EMPTY]
         else:
             # A session opened inside the loop is a unit of work per item.
@@ -342,6 +342,12 @@ class UnitOfWork(Flow[Paths]):
             if exits_else.get(kind):
                 exits[kind] = exits_else[kind]
         return self.seq(Outcome([head]), _outcome(prune(fall), exits))
+
+    def rounds_apart(self, loop: cst.CSTNode) -> bool:
+        """The rounds of this loop are separate units on purpose: what one round writes
+        is not repeated by the next. A rule's policy (BL301: a batching loop); default:
+        no loop."""
+        return False
 
     def _note_buffer_flushes(self, loop, ops_before: int) -> None:
         """``buf.append(x); if len(buf) >= 1000: Model.objects.bulk_create(buf); buf = []``:

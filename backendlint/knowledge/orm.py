@@ -19,7 +19,15 @@ commit operation (``DbOp.is_write`` is False).
 
 A file is read with Django semantics when it imports Django (or DRF), or when the
 project uses Django and the file does not import SQLAlchemy; likewise for SQLAlchemy.
-Rules that use this module should list ``FACTS`` in their ``facts``.
+Rules that use this module should list ``FACTS`` in their ``facts`` (collected by
+``backendlint.index.orm_project``).
+
+Which method names write is ``knowledge.writes``; this module holds the receiver
+vocabulary (kinds, non-ORM libraries and names, SQLAlchemy tables) and ``OrmScope``,
+the classification of one call given the names of its function. ``OrmScope`` stays
+here, not in ``analysis/``: it follows no path and keeps no order, it only answers
+"what is this receiver, and so what does this call do to the database" for one call
+at a time (BL201 and BL301 ask it per call).
 """
 
 from __future__ import annotations

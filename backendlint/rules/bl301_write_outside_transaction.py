@@ -29,17 +29,13 @@ from backendlint.engine.rule import Option, Rule
 from backendlint.index.settings import DjangoSettingsFacts
 from backendlint.index.transactions import TransactionFacts
 from backendlint.knowledge import effects, orm, settings, side_effects, transactions
+from backendlint.knowledge.handlers import is_django_view_class, is_view  # shared with BL201 ("View (Django)")
 from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
 from backendlint.knowledge.paths import is_migration_path, is_test_path
 from backendlint.knowledge.transactions import ADMIN_ATOMIC_METHODS
-from backendlint.knowledge.writes import BULK_KINDS, OP_METHODS
+from backendlint.knowledge.writes import BULK_KINDS, OP_METHODS, is_batching_loop
 from backendlint.syntax.names import dotted_name
 
-try:  # shared with BL201 (catalog: "View (Django)")
-    from backendlint.knowledge.handlers import is_django_view_class, is_view
-except ImportError:  # pragma: no cover - the module ships with the package
-    is_view = None  # type: ignore[assignment]
-    is_django_view_class = None  # type: ignore[assignment]
 
 MAX_LISTED = 6
 TEST_FUNCTION_PREFIXES = ("test_", "setUp", "tearDown", "setup_", "teardown_")
@@ -114,6 +110,14 @@ def _call_note(value: Writer) -> str:
     if chain:
         text = f"through {_last(chain[0])}(), {text}"
     return text
+
+
+class _UnitOfWork(UnitOfWork):
+    """BL301's reading of loops: a loop that writes in batches on purpose (``batch`` /
+    ``chunk`` names, a ``sleep`` between rounds) is a series of units, one per round."""
+
+    def rounds_apart(self, loop: cst.CSTNode) -> bool:
+        return is_batching_loop(loop)
 
 
 _OP_CALL = 1
@@ -218,14 +222,12 @@ class WriteOutsideTransaction(Rule):
         return isinstance(body, cst.IndentedBlock) and any(stmt is func for stmt in body.body)
 
     def _is_view_code(self, func, classes, direct_class) -> bool:
-        if is_view is None:
-            return False
         if is_view(self.ctx, func, classes):
             return True
         if direct_class is not None:
             # Helper methods of a view class (form_valid, perform_create...) run inside the
             # request's transaction too.
-            if is_django_view_class is not None and is_django_view_class(self.ctx, direct_class):
+            if is_django_view_class(self.ctx, direct_class):
                 return True
             body = direct_class.body
             if isinstance(body, cst.IndentedBlock):
@@ -267,7 +269,7 @@ class WriteOutsideTransaction(Rule):
             return
         scope = OrmScope(self.ctx, node)
         follow = candidates & _PROJECT_CALL and self.callees and self._follows_calls(node, classes)
-        analysis = UnitOfWork(scope, self.tx, self._callee_of(node, classes) if follow else None)
+        analysis = _UnitOfWork(scope, self.tx, self._callee_of(node, classes) if follow else None)
         try:
             paths = analysis.run(node)
         except TooDeep:
