@@ -70,3 +70,9 @@ def test_operation_methods_are_the_union_of_the_write_tables():
         | writes.EXECUTE_METHODS | writes.SA_SESSION_WRITES | writes.COMMIT_METHODS
     )
     assert writes.DJANGO_WRITE_METHODS >= {"save", "asave", "aadd", "abulk_update", "clear"}
+
+
+def test_the_async_forms_are_the_sync_ones_prefixed():
+    assert writes.DJANGO_QUERYSET_ASYNC_WRITES == {"a" + m for m in writes.DJANGO_QUERYSET_WRITES}
+    assert writes.DJANGO_MANAGER_WRITES.isdisjoint({"save", "asave"})
+    assert writes.DJANGO_QUERYSET_ASYNC_WRITES <= writes.DJANGO_MANAGER_WRITES

@@ -9,9 +9,11 @@ from it). The stdlib-ast predicate sits beside its LibCST twin (``tests/test_twi
 pins that they agree).
 
 Other tables of the same concept, still local to their modules (to become these):
-``effects._DJ_WRITES`` (``DJANGO_QUERYSET_WRITES`` + part of their async forms),
-``creates._WRITE_METHODS`` (``DJANGO_QUERYSET_WRITES`` + async forms + user-manager
-creates), ``queries.DJ_WRITE`` (``DJANGO_WRITE_METHODS`` minus ``save``/``asave``).
+``queries.DJ_WRITE`` is ``DJANGO_MANAGER_WRITES`` exactly; ``effects._DJ_WRITES`` is
+``DJANGO_QUERYSET_WRITES | DJANGO_QUERYSET_ASYNC_WRITES`` without ``abulk_update``,
+``aget_or_create``, ``aupdate_or_create``; ``creates._WRITE_METHODS`` is
+``DJANGO_QUERYSET_WRITES | DJANGO_QUERYSET_ASYNC_WRITES | USER_MANAGER_CREATES`` without
+``abulk_update`` (the gaps are drift, not decisions).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ DJANGO_ASYNC_WRITES = frozenset(
 )
 # Every Django write method, sync and async.
 DJANGO_WRITE_METHODS = DJANGO_INSTANCE_WRITES | DJANGO_QUERYSET_WRITES | RELATED_MANAGER_WRITES | DJANGO_ASYNC_WRITES
+# The async forms of the manager / queryset writes (``acreate``, ``abulk_update``...).
+DJANGO_QUERYSET_ASYNC_WRITES = frozenset("a" + name for name in DJANGO_QUERYSET_WRITES)
+# What a manager, a queryset or a related manager writes with (not ``save``).
+DJANGO_MANAGER_WRITES = DJANGO_WRITE_METHODS - {"save", "asave"}
+# Django's UserManager: creates a row too.
+USER_MANAGER_CREATES = frozenset({"create_user", "create_superuser"})
 
 # -- SQL through a cursor / connection ---------------------------------------------------------
 EXECUTE_METHODS = frozenset({"execute", "executemany", "exec"})
