@@ -19,21 +19,32 @@ commit operation (``DbOp.is_write`` is False).
 
 A file is read with Django semantics when it imports Django (or DRF), or when the
 project uses Django and the file does not import SQLAlchemy; likewise for SQLAlchemy.
-Rules that use this module should list ``FACTS`` in their ``facts``.
+Rules that use this module should list ``FACTS`` in their ``facts`` (collected by
+``backendlint.index.orm_project``).
+
+Which method names write is ``knowledge.writes``; this module holds the receiver
+vocabulary (kinds, non-ORM libraries and names, SQLAlchemy tables) and ``OrmScope``,
+the classification of one call given the names of its function. ``OrmScope`` stays
+here, not in ``analysis/``: it follows no path and keeps no order, it only answers
+"what is this receiver, and so what does this call do to the database" for one call
+at a time (BL201 and BL301 ask it per call).
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import FactCollector, nodes_of, register
 from backendlint.engine.imports import dotted_name
 from backendlint.engine.traversal import children_of
+from backendlint.knowledge.writes import (
+    EXECUTE_METHODS, OP_METHODS, RELATED_MANAGER_WRITES, SA_SESSION_OPS,
+)
+from backendlint.syntax.calls import kwarg, kwarg_arg, positional_args
+from backendlint.syntax.literals import is_falsy_constant
 
 DJANGO = "django"
 SQLALCHEMY = "sqlalchemy"
@@ -156,14 +167,6 @@ _STATEMENT_CONTAINERS = (
     cst.Match, cst.MatchCase,
 )
 
-# Method names of every operation ``OrmScope.op`` can recognise.
-OP_METHODS = frozenset(
-    {"save", "delete", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "update",
-     "add", "remove", "set", "clear", "execute", "executemany", "exec", "add_all", "merge", "commit",
-     "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings"}
-)
-
-
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
@@ -189,23 +192,6 @@ def calls_in(node: cst.CSTNode) -> List[Tuple[cst.Call, bool]]:
         for kid in reversed(kids):
             work.append((kid, False, inner))
     return out
-
-
-def positional_args(call: cst.Call) -> List[cst.Arg]:
-    return [a for a in call.args if a.keyword is None and not a.star]
-
-
-def keyword(call: cst.Call, name: str) -> Optional[cst.Arg]:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg
-    return None
-
-
-def is_false(expr: Optional[cst.BaseExpression]) -> bool:
-    return isinstance(expr, cst.Name) and expr.value in ("False", "None") or (
-        isinstance(expr, cst.Integer) and expr.value == "0"
-    )
 
 
 def render(expr: cst.CSTNode, depth: int = 0) -> str:
@@ -595,7 +581,7 @@ class OrmScope:
                 if last == "text" and call.args and is_write_sql(self.sql_text(call.args[0].value, depth)):
                     return K_WRITE_STMT
                 if last in ("create_engine", "engine_from_config"):
-                    iso = keyword(call, "isolation_level")
+                    iso = kwarg_arg(call, "isolation_level")
                     if iso is not None and (string_prefix(iso.value) or "").upper() == "AUTOCOMMIT":
                         return K_AUTOCOMMIT
                     return None
@@ -627,7 +613,7 @@ class OrmScope:
             if method == "cursor":
                 return K_CURSOR
             if method == "execution_options":
-                iso = keyword(call, "isolation_level")
+                iso = kwarg_arg(call, "isolation_level")
                 if iso is not None and (string_prefix(iso.value) or "").upper() == "AUTOCOMMIT":
                     return K_AUTOCOMMIT
                 return base
@@ -746,8 +732,7 @@ class OrmScope:
             self._consumed.add(id(node))
 
     def _sqlalchemy_op(self, call: cst.Call, method: str, receiver: cst.BaseExpression) -> Optional[DbOp]:
-        if method in ("add", "add_all", "delete", "merge", "commit", "execute", "exec",
-                      "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings"):
+        if method in SA_SESSION_OPS:
             kind = self.kind(receiver)
             if kind in (K_SESSION, K_AUTOCOMMIT):
                 framework = AUTOCOMMIT if kind == K_AUTOCOMMIT else SQLALCHEMY
@@ -782,14 +767,14 @@ class OrmScope:
     def _django_op(self, call: cst.Call, method: str, receiver: cst.BaseExpression) -> Optional[DbOp]:
         positional = positional_args(call)
         if method == "save":
-            if positional or is_false(_kw_value(call, "commit")):
+            if positional or is_falsy_constant(kwarg(call, "commit")):
                 return None
             kind = self.kind(receiver)
             if kind in (K_NON_ORM, K_SESSION, K_CURSOR, K_CONNECTION, K_QUERY):
                 return None
             return self._make(call, "save", DJANGO)
         if method == "delete":
-            if positional or is_false(_kw_value(call, "save")) and keyword(call, "save") is not None:
+            if positional or is_falsy_constant(kwarg(call, "save")) and kwarg_arg(call, "save") is not None:
                 return None
             kind = self.kind(receiver)
             if kind in (K_NON_ORM, K_SESSION, K_CURSOR, K_CONNECTION, K_QUERY):
@@ -809,7 +794,7 @@ class OrmScope:
             if self.kind(receiver) in (K_MANAGER, K_QUERYSET):
                 return self._make(call, "create", DJANGO)
             return None
-        if method in ("add", "remove", "set", "clear"):
+        if method in RELATED_MANAGER_WRITES:
             if not isinstance(receiver, cst.Attribute):
                 return None
             attr = receiver.attr.value
@@ -824,7 +809,7 @@ class OrmScope:
             if method == "set" and len(positional) > 1:
                 return None  # cache.set(key, value) shape
             return self._make(call, f"m2m_{method}", DJANGO)
-        if method in ("execute", "executemany"):
+        if method in EXECUTE_METHODS and method != "exec":  # DB-API cursors have no exec()
             kind = self.kind(receiver)
             if kind != K_CURSOR:
                 return None
@@ -843,11 +828,6 @@ class OrmScope:
                 out.append((found, repeated))
         out.reverse()
         return out
-
-
-def _kw_value(call: cst.Call, name: str) -> Optional[cst.BaseExpression]:
-    arg = keyword(call, name)
-    return arg.value if arg is not None else None
 
 
 def _annotation_text(node: cst.CSTNode) -> str:
@@ -873,97 +853,3 @@ def _iter_names(node: cst.CSTNode) -> Iterator[str]:
             yield current.value.strip("\"'")
             continue
         work.extend(reversed(children_of(current)))
-
-
-# -- project fact: frameworks used, Django relation names ---------------------------------
-_REL_FIELDS = {"ManyToManyField", "TaggableManager", "ForeignKey", "OneToOneField", "GenericRelation",
-               "ParentalKey", "TreeForeignKey", "TreeManyToManyField", "SortedManyToManyField"}
-# These relations are not written through when .add()ed (modelcluster defers to save()).
-_DEFERRED = {"ParentalManyToManyField", "ClusterTaggableManager"}
-
-
-def _imported_roots(tree: ast.Module) -> Set[str]:
-    roots: Set[str] = set()
-    for node in nodes_of(tree, (ast.Import, ast.ImportFrom)):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".", 1)[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            roots.add(node.module.split(".", 1)[0])
-    return roots
-
-
-@register
-class OrmProject(FactCollector):
-    """Which ORMs the project uses, and the names of Django related managers.
-
-    Part per file: {"django": bool, "sqlalchemy": bool, "relations": [names]}.
-    Merged: {"django": bool, "sqlalchemy": bool, "relations": sorted names}, where
-    relations are many-to-many fields, ``related_name``s and the default
-    ``<model>_set`` accessors of the project's models.
-    """
-
-    kind = FACT_KIND
-    requires = ("django", "sqlalchemy", "sqlmodel", "flask_sqlalchemy", "ManyToMany", "related_name",
-                "ForeignKey", "TaggableManager", "GenericRelation")
-    version = 2
-
-    def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
-        # Real import statements only: an import written inside a string (a test's
-        # source snippet, a docstring) says nothing about the project.
-        imported = _imported_roots(tree)
-        django = bool(imported & {"django", "rest_framework"})
-        sqlalchemy = bool(imported & {"sqlalchemy", "flask_sqlalchemy", "sqlmodel", "alembic"})
-        relations: Set[str] = set()
-        if "ManyToMany" in source or "related_name" in source or "ForeignKey" in source or "Taggable" in source \
-                or "GenericRelation" in source or "OneToOne" in source:
-            for node in nodes_of(tree, ast.ClassDef):
-                for stmt in node.body:
-                    targets: List[ast.expr] = []
-                    value = None
-                    if isinstance(stmt, ast.Assign):
-                        targets, value = stmt.targets, stmt.value
-                    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                        targets, value = [stmt.target], stmt.value
-                    if not isinstance(value, ast.Call):
-                        continue
-                    field = _call_name(value.func)
-                    if field in _DEFERRED:
-                        continue
-                    if field not in _REL_FIELDS:
-                        continue
-                    if field in ("ManyToManyField", "TaggableManager", "GenericRelation", "TreeManyToManyField",
-                                 "SortedManyToManyField"):
-                        for target in targets:
-                            if isinstance(target, ast.Name):
-                                relations.add(target.id)
-                    for kw in value.keywords:
-                        if kw.arg == "related_name" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                            name = kw.value.value
-                            if name and name != "+" and not name.endswith("+"):
-                                relations.add(name)
-                    if field in ("ForeignKey", "ParentalKey", "TreeForeignKey") and not any(
-                        kw.arg == "related_name" for kw in value.keywords
-                    ):
-                        relations.add(f"{node.name.lower()}_set")
-        if not (django or sqlalchemy or relations):
-            return None
-        return {"django": django, "sqlalchemy": sqlalchemy, "relations": sorted(relations)}
-
-    def merge(self, parts):
-        django = any(p.get("django") for p in parts.values())
-        sqlalchemy = any(p.get("sqlalchemy") for p in parts.values())
-        relations: Set[str] = set()
-        for part in parts.values():
-            relations.update(part.get("relations") or ())
-        # Django's auth models.
-        if django:
-            relations.update(("groups", "user_permissions", "permissions"))
-        return {"django": django, "sqlalchemy": sqlalchemy, "relations": sorted(relations)}
-
-
-def _call_name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""

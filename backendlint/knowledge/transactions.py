@@ -13,7 +13,8 @@ side effect inside a transaction?").
   under ``@contextmanager``; also when only one branch opens the transaction, as in
   ``conditional_atomic``), a function that returns ``transaction.atomic(...)``, a
   decorator whose inner function calls the wrapped one inside ``with atomic()``, and
-  subclasses of ``django.db.transaction.Atomic``. Wrappers of wrappers count too.
+  subclasses of ``django.db.transaction.Atomic``. Wrappers of wrappers count too
+  (collected by ``backendlint.index.transactions``, handed in by the rule).
   A rule can add names of its own (``Transactions(ctx, extra_names)``).
 - SQLAlchemy: ``with session.begin():`` / ``with engine.begin():`` /
   ``async with session.begin():`` / ``begin_nested()``.
@@ -21,12 +22,10 @@ side effect inside a transaction?").
 
 from __future__ import annotations
 
-import ast
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import ast_dotted, body_nodes, body_statements, FactCollector, nodes_of, register
 from backendlint.engine.imports import dotted_name
 
 FACT_KIND = "transaction_wrappers"
@@ -40,19 +39,28 @@ BEGIN_METHODS = frozenset({"begin", "begin_nested"})
 DJANGO = "django"
 SQLALCHEMY = "sqlalchemy"
 
+# ModelAdmin methods that Django's admin calls inside its own transaction.atomic
+# (changeform_view / delete_view wrap them).
+ADMIN_ATOMIC_METHODS = frozenset(
+    {"save_model", "save_related", "save_formset", "save_form", "delete_model", "log_addition",
+     "log_change", "log_deletion", "response_add", "response_change", "response_delete",
+     "construct_change_message"}
+)
+
 
 def _callee(expr: cst.BaseExpression) -> cst.BaseExpression:
     return expr.func if isinstance(expr, cst.Call) else expr
 
 
 class Transactions:
-    """Transaction knowledge for one file (project wrappers from the facts)."""
+    """Transaction knowledge for one file. ``wrappers`` / ``atomic_classes``: the project's
+    wrappers of atomic and classes with an atomic dispatch (``index.transactions``)."""
 
-    def __init__(self, ctx, extra_names: Iterable[str] = ()):
+    def __init__(self, ctx, extra_names: Iterable[str] = (), wrappers: Iterable[str] = (),
+                 atomic_classes: Iterable[str] = ()):
         self.ctx = ctx
-        facts = (ctx.facts.get(FACT_KIND) if ctx.facts is not None else None) or {}
-        self.wrappers: Set[str] = set(facts.get("wrappers") or ())
-        self.atomic_classes: Set[str] = set(facts.get("atomic_classes") or ())
+        self.wrappers: Set[str] = set(wrappers)
+        self.atomic_classes: Set[str] = set(atomic_classes)
         self.method_wrappers = {
             parts[-1] for parts in (w.split(".") for w in self.wrappers) if len(parts) >= 2 and parts[-2][:1].isupper()
         }
@@ -82,6 +90,10 @@ class Transactions:
             name.rsplit(".", 1)[-1] == last and "." in name and self._same_module_path(qualified, name)
             for name in names
         )
+
+    def is_atomic_class_name(self, qualified: str) -> bool:
+        """A project class (qualified name) whose every method runs in a transaction."""
+        return self._known(qualified, self.atomic_classes)
 
     def _is_wrapper_name(self, qualified: Optional[str], text: str) -> bool:
         if qualified and self._known(qualified, self.wrappers):
@@ -268,205 +280,3 @@ class Transactions:
                             ):
                                 return True
         return False
-
-
-# -- the project fact: wrappers of atomic ---------------------------------------------------
-def _ast_bindings(tree: ast.Module, module_name: str, is_package: bool) -> Dict[str, str]:
-    """Local name -> qualified name, from every import of the file and its top-level defs."""
-    from backendlint.engine.pyast import AstImports
-
-    table = AstImports(module_name, is_package)
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            table.local(node.name)
-    for node in nodes_of(tree, (ast.Import, ast.ImportFrom)):
-        table.add(node)  # imports anywhere in the file
-    return table.bindings
-
-
-_ast_dotted = ast_dotted  # shared with the other collectors
-
-
-def _resolve(bindings: Dict[str, str], node: ast.AST) -> Optional[str]:
-    dotted = _ast_dotted(node)
-    if not dotted:
-        return None
-    head, _, rest = dotted.partition(".")
-    bound = bindings.get(head)
-    if bound is None:
-        return None
-    return f"{bound}.{rest}" if rest else bound
-
-
-def _item_refs(bindings: Dict[str, str], expr: ast.expr) -> Tuple[bool, List[str]]:
-    """(opens a transaction directly, [qualified names that might be wrappers])."""
-    if isinstance(expr, ast.IfExp):
-        a, ra = _item_refs(bindings, expr.body)
-        b, rb = _item_refs(bindings, expr.orelse)
-        return a or b, ra + rb
-    if isinstance(expr, ast.Await):
-        return _item_refs(bindings, expr.value)
-    callee = expr.func if isinstance(expr, ast.Call) else expr
-    if isinstance(expr, ast.Call) and isinstance(callee, ast.Attribute) and callee.attr in BEGIN_METHODS:
-        return True, []
-    qualified = _resolve(bindings, callee)
-    if qualified is None:
-        return False, []
-    if qualified in ATOMIC:
-        return True, []
-    return False, [qualified]
-
-
-def _has_yield(stmts: Sequence[ast.stmt]) -> bool:
-    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in body_nodes(stmts))
-
-
-def _function_part(bindings: Dict[str, str], func: ast.AST) -> Optional[dict]:
-    direct = False
-    refs: List[str] = []
-    body = func.body  # type: ignore[attr-defined]
-    for node in body_statements(body):
-        if isinstance(node, (ast.With, ast.AsyncWith)) and _has_yield(node.body):
-            for item in node.items:
-                d, r = _item_refs(bindings, item.context_expr)
-                direct = direct or d
-                refs.extend(r)
-        elif isinstance(node, ast.Return) and node.value is not None:
-            value = node.value
-            if isinstance(value, ast.Call) or isinstance(value, ast.IfExp):
-                d, r = _item_refs(bindings, value)
-                direct = direct or d
-                if len([s for s in body if not _is_docstring(s)]) <= 3:
-                    refs.extend(r)
-    # A decorator: ``def atomic_view(f): @wraps(f) def inner(*a): with atomic(): return f(*a); return inner``
-    params = [a.arg for a in func.args.args]  # type: ignore[attr-defined]
-    if params:
-        for stmt in body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                returns_inner = any(
-                    isinstance(s, ast.Return) and isinstance(s.value, ast.Name) and s.value.id == stmt.name for s in body
-                )
-                if not returns_inner:
-                    continue
-                for node in body_statements(stmt.body):
-                    if isinstance(node, (ast.With, ast.AsyncWith)):
-                        calls_param = any(
-                            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in params
-                            for n in body_nodes(node.body)
-                        )
-                        if not calls_param:
-                            continue
-                        for item in node.items:
-                            d, r = _item_refs(bindings, item.context_expr)
-                            direct = direct or d
-                            refs.extend(r)
-    if not direct and not refs:
-        return None
-    return {"direct": direct, "refs": sorted(set(refs))}
-
-
-def _is_docstring(stmt: ast.stmt) -> bool:
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
-
-
-def _dispatch_is_atomic(bindings: Dict[str, str], cls: ast.ClassDef) -> Tuple[bool, List[str]]:
-    """(atomic dispatch, [refs])."""
-
-    def decorator_refs(dec: ast.expr) -> Tuple[bool, List[str]]:
-        targets = [dec]
-        if isinstance(dec, ast.Call) and (_resolve(bindings, dec.func) or "").endswith("method_decorator") and dec.args:
-            first = dec.args[0]
-            targets = list(first.elts) if isinstance(first, (ast.List, ast.Tuple)) else [first]
-        direct, refs = False, []
-        for target in targets:
-            d, r = _item_refs(bindings, target)
-            direct = direct or d
-            refs.extend(r)
-        return direct, refs
-
-    direct, refs = False, []
-    for dec in cls.decorator_list:
-        if isinstance(dec, ast.Call) and any(
-            kw.arg == "name" and isinstance(kw.value, ast.Constant) and kw.value.value == "dispatch" for kw in dec.keywords
-        ):
-            d, r = decorator_refs(dec)
-            direct, refs = direct or d, refs + r
-    for stmt in cls.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "dispatch":
-            for dec in stmt.decorator_list:
-                d, r = decorator_refs(dec)
-                direct, refs = direct or d, refs + r
-            for node in body_statements(stmt.body):
-                if isinstance(node, (ast.With, ast.AsyncWith)):
-                    if any(isinstance(n, ast.Return) for n in body_statements(node.body)):
-                        for item in node.items:
-                            d, r = _item_refs(bindings, item.context_expr)
-                            direct, refs = direct or d, refs + r
-    return direct, refs
-
-
-@register
-class TransactionWrappers(FactCollector):
-    """Project functions that open a transaction, and classes whose dispatch is atomic.
-
-    Part per file: {"functions": {qualified: {"direct": bool, "refs": [...]}},
-    "classes": {qualified: {"direct": bool, "refs": [...], "bases": [...]}}}.
-    Merged: {"wrappers": [qualified names], "atomic_classes": [qualified names]}.
-    """
-
-    kind = FACT_KIND
-    requires = ("atomic", "begin", "Atomic")
-    version = 1
-
-    def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
-        is_package = relpath.endswith("__init__.py")
-        bindings = _ast_bindings(tree, module_name, is_package)
-        prefix = f"{module_name}." if module_name else ""
-        functions: Dict[str, dict] = {}
-        classes: Dict[str, dict] = {}
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                part = _function_part(bindings, node)
-                if part:
-                    functions[prefix + node.name] = part
-            elif isinstance(node, ast.ClassDef):
-                bases = [q for q in (_resolve(bindings, b) for b in node.bases) if q]
-                if any(b in ATOMIC for b in bases):
-                    functions[prefix + node.name] = {"direct": True, "refs": []}
-                direct, refs = _dispatch_is_atomic(bindings, node)
-                if direct or refs or bases:
-                    classes[prefix + node.name] = {"direct": direct, "refs": sorted(set(refs)), "bases": bases}
-                for stmt in node.body:
-                    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        part = _function_part(bindings, stmt)
-                        if part:
-                            functions[f"{prefix}{node.name}.{stmt.name}"] = part
-        if not functions and not any(c["direct"] or c["refs"] for c in classes.values()):
-            return None
-        return {"functions": functions, "classes": classes}
-
-    def merge(self, parts):
-        functions: Dict[str, dict] = {}
-        classes: Dict[str, dict] = {}
-        for part in parts.values():
-            functions.update(part.get("functions") or {})
-            classes.update(part.get("classes") or {})
-        wrappers = {name for name, f in functions.items() if f.get("direct")}
-        for _ in range(8):
-            added = {
-                name
-                for name, f in functions.items()
-                if name not in wrappers and any(ref in wrappers for ref in f.get("refs", ()))
-            }
-            if not added:
-                break
-            wrappers |= added
-        atomic = {name for name, c in classes.items() if c.get("direct") or any(r in wrappers for r in c.get("refs", ()))}
-        for _ in range(8):
-            added = {
-                name for name, c in classes.items() if name not in atomic and any(b in atomic for b in c.get("bases", ()))
-            }
-            if not added:
-                break
-            atomic |= added
-        return {"wrappers": sorted(wrappers), "atomic_classes": sorted(atomic)}
