@@ -17,7 +17,8 @@ import pytest
 
 from backendlint.engine import registry
 from backendlint.engine.checker import check_file
-from backendlint.knowledge import effects, queries
+from backendlint.index import effects
+from backendlint.knowledge import queries
 from backendlint.rules import bl301_write_outside_transaction as bl301
 from tests.helpers import lint, write_project
 
