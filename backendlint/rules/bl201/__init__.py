@@ -16,7 +16,9 @@ from backendlint.engine.rule import Option, Rule
 from backendlint.index import effects, middleware
 from backendlint.knowledge import creates, guards, handlers, orm, side_effects
 from backendlint.knowledge.paths import is_test_path
-from backendlint.rules.bl201.walk import _ALL, Analysis, PostWalk, State, _guard, is_session, post_test
+from backendlint.rules.bl201.checks import post_test
+from backendlint.rules.bl201.state import ALL, Analysis, State, guard
+from backendlint.rules.bl201.walk import PostWalk, is_session
 from backendlint.syntax.names import dotted_name
 from backendlint.syntax.walk import walk
 
@@ -103,7 +105,7 @@ class NonIdempotentPost(Rule):
         state = State(post=start)
         if self._consumes_loaded_row(analysis, node):
             # an invite/token loaded by the handler and deleted: a retry finds nothing
-            state = _guard(state, _ALL)
+            state = guard(state, ALL)
         if isinstance(node.body, cst.IndentedBlock):
             PostWalk(ctx, analysis).suite(node.body, state)
         return (kind, analysis)
