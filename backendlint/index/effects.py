@@ -33,6 +33,11 @@ The merge computes the transitive effects with a fixed point: the exported creat
 function are its own plus those of the functions it calls (first chain found per created
 thing), iterated until nothing changes, so recursion and cycles terminate. A function whose
 every call site in the project is inside a transaction is covered by its callers.
+
+The cached JSON keeps its compact shape (short keys, lists); the reader gives it names:
+``EffectIndex`` over the merged fact, ``Create`` / ``Write`` / ``Call`` / ``Edge`` for its
+entries, ``CreatePath`` for the chain of calls to an exported create. Nothing outside
+``index/`` needs to read an entry by position.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from backendlint.syntax.names import last_of
 FACT_KIND = "effect_summaries"
 FACTS = (FACT_KIND,)
 
-MAX_CHAIN = 4  # a create found more than this many calls deep is not exported
+MAX_CHAIN = 4  # a chain of calls stops growing past this many functions
 _MAX_ITEMS = 8  # exported creates kept per function
 _MAX_ROUNDS = 64  # safety net for the fixed point (it converges long before)
 
@@ -60,8 +65,8 @@ _GUARDED = GUARDED_CREATES | frozenset(UPSERT_METHODS)
 _DJ_WRITES = frozenset({"create", "update", "delete", "bulk_create", "bulk_update", "update_or_create", "get_or_create", "acreate", "aupdate", "adelete", "abulk_create"})
 
 # Where a write or call sits, for BL301 (the flags of writes and calls).
-_IN_LOOP = 1
-_DELIBERATE = 2  # a batching loop, per-item error isolation, a buffer flushed in batches
+IN_LOOP = 1
+DELIBERATE = 2  # a batching loop, per-item error isolation, a buffer flushed in batches
 
 
 _last = last_of
@@ -82,7 +87,7 @@ class _FunctionScan:
         self.creates: List[list] = []  # [label, model key, line]
         self.writes: List[list] = []  # [label, line, in_tx, flags, model, wrappers]
         self.calls: List[list] = []  # [descriptor, line, in_tx, flags, wrappers]
-        # BL301's view of where a write or call sits: ``flags`` (_IN_LOOP, _DELIBERATE: a
+        # BL301's view of where a write or call sits: ``flags`` (IN_LOOP, DELIBERATE: a
         # batching loop, per-item error isolation, a buffer flushed in batches) and the
         # names of the ``with`` context managers around it that may be project wrappers of
         # atomic (checked against the transaction_wrappers fact by the rule).
@@ -247,8 +252,8 @@ class _FunctionScan:
                 if ast_catches_integrity(handler.type):
                     self.guard = True
             saved = self.flags
-            if saved & _IN_LOOP and any(_swallows(h) for h in stmt.handlers):
-                self.flags |= _DELIBERATE  # per-item error isolation: progress is intended
+            if saved & IN_LOOP and any(_swallows(h) for h in stmt.handlers):
+                self.flags |= DELIBERATE  # per-item error isolation: progress is intended
             self._stmts(stmt.body, in_tx)
             for handler in stmt.handlers:
                 self._stmts(handler.body, in_tx)
@@ -272,12 +277,12 @@ class _FunctionScan:
     def _loop(self, stmt, in_tx: bool) -> None:
         self._expr(stmt.iter if isinstance(stmt, (ast.For, ast.AsyncFor)) else stmt.test, in_tx)
         saved = self.flags
-        self.flags |= _IN_LOOP
-        if not saved & _IN_LOOP:
+        self.flags |= IN_LOOP
+        if not saved & IN_LOOP:
             # The outermost loop's walk covers the loops inside it: a batching word in an
             # inner loop makes the whole outer body a deliberate series, as in BL301.
             if _is_batching_loop(stmt):
-                self.flags |= _DELIBERATE
+                self.flags |= DELIBERATE
             self.resets |= _reset_lists(stmt.body)
         self._stmts(stmt.body, in_tx)
         self.flags = saved
@@ -288,11 +293,11 @@ class _FunctionScan:
         if call is not None and isinstance(call.func, ast.Attribute) and call.func.attr.startswith(("bulk_", "abulk_")):
             arg = call.args[0] if call.args else None
             if isinstance(arg, ast.Name):
-                if flags & _IN_LOOP and arg.id in self.resets:
+                if flags & IN_LOOP and arg.id in self.resets:
                     self.flushed.add(arg.id)
-                    flags |= _DELIBERATE
+                    flags |= DELIBERATE
                 elif arg.id in self.flushed:
-                    flags |= _DELIBERATE  # the final flush of a buffer flushed in batches
+                    flags |= DELIBERATE  # the final flush of a buffer flushed in batches
         self.writes.append([label, line, in_tx, flags, model, list(self.wraps)])
 
     def _lookup_test(self, test: ast.AST) -> bool:
@@ -846,10 +851,6 @@ class CreatePath(NamedTuple):
     def of(cls, first: str, chain: Sequence[Any]) -> "CreatePath":
         # chain: [callee, call line, callee, call line, ..., create line]
         return cls((first,) + tuple(chain[i] for i in range(0, len(chain) - 1, 2)), chain[-1])
-
-
-IN_LOOP = _IN_LOOP
-DELIBERATE = _DELIBERATE
 
 
 class EffectIndex:

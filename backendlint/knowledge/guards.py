@@ -108,7 +108,8 @@ def suppresses_integrity_error(ctx, item: cst.WithItem) -> bool:
 LOADER_PREFIXES = ("get_", "aget_", "find_", "fetch_", "load_", "retrieve_", "lookup_")
 # 404 helpers of Django, Flask-SQLAlchemy; ``get_object`` of DRF/Django generic views
 ROW_OR_404 = ("get_object_or_404", "get_object", "aget_object_or_404", "first_or_404", "get_or_404", "one_or_404")
-# getters of a generic view that do not read a row (learned on the corpus: saleor, wagtail)
+# getters of a generic view that do not read a row (a heuristic added with BL201's
+# duplicate-check shapes, commit dcb7be4; the commit does not name the project it came from)
 NOT_LOADERS = ("get_form", "get_serializer", "get_context_data", "get_queryset", "get_success_url", "get_form_kwargs", "get_serializer_context")
 # ORM terminals that read one row (``Order.objects.get(...)``, ``query.first()``)
 ROW_TERMINALS = frozenset({"get", "first", "last", "latest", "earliest", "aget", "afirst", "alast"})
@@ -141,6 +142,7 @@ DUPLICATE_CHECK_LOOKUPS = frozenset(
 )
 
 # ``user.has_active_staff_session(...)``, ``already_registered(...)``: a project predicate
+# (heuristic from BL201's state-check/consumed-row work, commit df1116c)
 _PREDICATE = re.compile(r"^(has_|already_|is_duplicate|exists|.*_exists$)")
 _NOT_PREDICATES = ("has_perm", "has_perms", "has_permission", "has_changed", "has_key", "has_header")
 

@@ -56,7 +56,7 @@ class NonIdempotentPost(Rule):
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
-        self.extra_guards = tuple(self.opts.get("guards") or ())
+        self.extra_guards = tuple(self.opts.guards or ())
         self.file_mentions_idempotency = "idempot" in ctx.source.lower()
         self.in_tests = is_test_path(ctx.relpath)
 
