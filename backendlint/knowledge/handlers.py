@@ -58,8 +58,6 @@ def expr_name(ctx, expr: cst.BaseExpression) -> str:
     return ctx.qualified(expr) or dotted_name(expr) or ""
 
 
-
-
 def first_param_name(func: cst.FunctionDef, skip_self: bool) -> Optional[str]:
     params = list(func.params.posonly_params) + list(func.params.params)
     if skip_self:

@@ -6,14 +6,64 @@ it exits; what a ``try`` body looks up.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import FrozenSet, List, NamedTuple, Optional, Tuple
 
 import libcst as cst
 
 from backendlint.knowledge import creates, guards, handlers, side_effects
-from backendlint.rules.bl201.state import ALL, Analysis
+from backendlint.rules.bl201.state import ALL, Analysis, State, guard
 from backendlint.syntax.names import dotted_name
 from backendlint.syntax.walk import walk
+
+
+class IfTest(NamedTuple):
+    """What the test of an ``if`` says about the POST path."""
+
+    post: Optional[bool]  # True: it holds only for POST; False: only for other methods
+    dup: Optional[Tuple[str, bool]]  # a duplicate check: (model, true when the row exists?)
+    state_check: bool  # it reads a state field of a row the handler loaded
+
+    @classmethod
+    def read(cls, ctx, a: Analysis, test: cst.BaseExpression) -> "IfTest":
+        post = post_test(test, a)
+        dup = dup_test(ctx, a, test)
+        return cls(post, dup, post is None and dup is None and state_test(ctx, a, test))
+
+    def branches(self, state: State, created: FrozenSet[str]) -> Tuple[State, State]:
+        """The states the body and the ``else`` start from."""
+        body_state, else_state = state, state
+        if self.post is True:
+            body_state = state.with_(post=True)
+            else_state = state.with_(post=False) if not state.post else state
+        elif self.post is False:
+            body_state = state.with_(post=False) if not state.post else state
+            else_state = state.with_(post=True)
+        if self.dup is not None:
+            model, exists = self.dup
+            if exists:  # true when a duplicate exists: the else branch is the "new" path
+                else_state = guard(else_state, model, created)
+            else:  # true when no duplicate exists: the body is the "new" path
+                body_state = guard(body_state, model, created)
+        if self.state_check:
+            # ``if order.status == PENDING: ...`` on a row loaded here: a retry finds the
+            # row in its new state, so both branches are guarded.
+            body_state = guard(body_state, ALL)
+            else_state = guard(else_state, ALL)
+        return body_state, else_state
+
+    def after_exit(self, state: State, created: FrozenSet[str]) -> State:
+        """The state after the ``if`` when its body exits: what follows is the other side
+        of the test (``if request.method != "POST": return``, ``if exists: return``)."""
+        after = state
+        if self.post is False:
+            after = after.with_(post=True)
+        elif self.post is True and not state.post:
+            after = after.with_(post=False)
+        if self.dup is not None and self.dup[1]:
+            after = guard(after, self.dup[0], created)
+        if self.state_check:
+            after = guard(after, ALL)
+        return after
 
 
 def post_test(test: cst.BaseExpression, analysis: Analysis) -> Optional[bool]:

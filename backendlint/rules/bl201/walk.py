@@ -21,8 +21,8 @@ from backendlint.analysis.calls import project_callee
 from backendlint.index.effects import CreatePath, EffectIndex
 from backendlint.knowledge import creates, guards, orm, side_effects
 from backendlint.knowledge.side_effects import SideEffect
-from backendlint.rules.bl201.checks import dup_test, exits, lookups_in, post_test, state_test
-from backendlint.rules.bl201.state import ALL, Analysis, Finding, State, guard
+from backendlint.rules.bl201.checks import IfTest, exits, lookups_in
+from backendlint.rules.bl201.state import Analysis, Finding, State, guard
 from backendlint.syntax.flow import Flow, Outcome
 from backendlint.syntax.names import dotted_name, last_of
 from backendlint.syntax.walk import walk
@@ -82,46 +82,17 @@ class PostWalk(Flow[State]):
         return state.with_(integrity=self._outer_integrity.pop(id(node)))
 
     def visit_If(self, stmt: cst.If, state: State) -> Outcome[State]:
-        a = self.a
-        post = post_test(stmt.test, a)
+        # Not a join of the branches: the state after the ``if`` is the state before it,
+        # refined by what the test says only when the body exits (``if exists: return``).
+        said = IfTest.read(self.ctx, self.a, stmt.test)
         self._expr_nodes(stmt.test, state)
-        body_state, else_state = state, state
-        if post is True:
-            body_state = state.with_(post=True)
-            else_state = state.with_(post=False) if not state.post else state
-        elif post is False:
-            body_state = state.with_(post=False) if not state.post else state
-            else_state = state.with_(post=True)
-        dup = dup_test(self.ctx, self.a, stmt.test)
-        if dup is not None:
-            model, exists = dup
-            if exists:  # true when a duplicate exists: the else branch is the "new" path
-                else_state = guard(else_state, model, a.created_keys)
-            else:  # true when no duplicate exists: the body is the "new" path
-                body_state = guard(body_state, model, a.created_keys)
-        state_check = post is None and dup is None and state_test(self.ctx, self.a, stmt.test)
-        if state_check:
-            # ``if order.status == PENDING: ...`` on a row loaded here: a retry finds the
-            # row in its new state, so both branches are guarded.
-            body_state = guard(body_state, ALL)
-            else_state = guard(else_state, ALL)
+        body_state, else_state = said.branches(state, self.a.created_keys)
         self.suite(stmt.body, body_state)
-        body_exits = exits(stmt.body)
         if isinstance(stmt.orelse, cst.If):
             self.statement(stmt.orelse, else_state)
         elif stmt.orelse is not None:
             self.suite(stmt.orelse, else_state)
-        after = state
-        if body_exits:
-            if post is False:
-                after = after.with_(post=True)
-            elif post is True and not state.post:
-                after = after.with_(post=False)
-            if dup is not None and dup[1]:
-                after = guard(after, dup[0], a.created_keys)
-            if state_check:
-                after = guard(after, ALL)
-        return Outcome(after)
+        return Outcome(said.after_exit(state, self.a.created_keys) if exits(stmt.body) else state)
 
     def visit_For(self, stmt, state: State) -> Outcome[State]:
         self._expr_nodes(stmt.iter if isinstance(stmt, cst.For) else stmt.test, state)
