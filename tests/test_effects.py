@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import textwrap
 
-from backendlint.knowledge.effects import EffectSummaries, merge_summaries
+from backendlint.index.effects import EffectSummaries, merge_summaries
 from tests.helpers import lint
 
 

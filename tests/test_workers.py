@@ -17,8 +17,8 @@ import pytest
 
 from backendlint.engine import registry
 from backendlint.engine.checker import check_file
+from backendlint.index import effects
 from backendlint.index import models as queries
-from backendlint.knowledge import effects
 from backendlint.rules import bl301_write_outside_transaction as bl301
 from tests.helpers import lint, write_project
 

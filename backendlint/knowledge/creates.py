@@ -1,28 +1,32 @@
-"""What creates a database row, and what guards such a create against duplicates.
+"""What creates a database row, and the lookups that find one.
 
-Used by BL201 (non-idempotent POST). A *create* is a new row: ``Model.objects.create``,
-``Model(...).save()`` of a new instance, ``bulk_create``, ``session.add`` of a newly
-constructed object, an executed ``insert(...)`` or raw ``INSERT``. A *guard* makes a
-retried request harmless: an upsert, ``get_or_create``, a lookup of the same model that
-returns early (or branches) when the row already exists, a create whose
-``IntegrityError`` is handled, an idempotency key.
+Used by BL201 (non-idempotent POST) and the effect summaries. A *create* is a new row:
+``Model.objects.create``, ``Model(...).save()`` of a new instance, ``bulk_create``,
+``session.add`` of a newly constructed object, an executed ``insert(...)`` or raw
+``INSERT``; an upsert is not one. What guards a create against duplicates is in
+``guards.py``.
 
-Everything works on LibCST nodes, the file's import table and a function's local
-bindings (``side_effects.local_bindings``).
+The LibCST predicates work on the file's import table and a function's local bindings
+(``side_effects.local_bindings``); their stdlib-ast twins (``ast_*``, for the project
+index) stand beside them and share their tables.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import libcst as cst
 
-from backendlint.engine.facts import FactCollector, nodes_of, register
-from backendlint.engine.imports import dotted_name
-from backendlint.engine.traversal import walk
+import ast
+
+from backendlint.engine.pyast import ast_dotted
+from backendlint.knowledge.orm import SESSION_NAMES
 from backendlint.knowledge.side_effects import Bindings, unwrap
+from backendlint.syntax.literals import string_literal
+from backendlint.syntax.names import dotted_name, last_of
+from backendlint.syntax.walk import walk
 
 
 @dataclass
@@ -36,14 +40,14 @@ class Create:
 # names
 # ----------------------------------------------------------------------------------
 
-_NOT_MODEL_SUFFIXES = (
+NOT_MODEL_SUFFIXES = (
     "Form", "FormSet", "Formset", "Serializer", "Schema", "Exception", "Error", "Response",
     "Request", "Client", "Session", "Mixin", "View", "ViewSet", "Thread", "Lock", "Manager",
     "Builder", "Factory", "Service", "Handler", "Dict", "Counter", "Writer", "Reader", "Buffer",
     "Widget", "Parser", "Encoder", "Decoder", "Logger", "Timer", "Paginator", "Renderer",
     "Validator", "Workbook", "Adapter", "Backend", "Provider", "Command", "Proxy", "Wrapper",
 )
-_NOT_MODEL_NAMES = frozenset(
+NOT_MODEL_NAMES = frozenset(
     {
         "HttpResponse", "JsonResponse", "Response", "Http404", "ValidationError", "Q", "F",
         "Value", "Decimal", "UUID", "Path", "OrderedDict", "Counter", "defaultdict",
@@ -52,7 +56,7 @@ _NOT_MODEL_NAMES = frozenset(
     }
 )
 # Library packages whose classes are not ORM models.
-_NOT_MODEL_MODULES = (
+NOT_MODEL_MODULES = (
     "datetime", "decimal", "uuid", "pathlib", "collections", "io", "json", "re", "typing",
     "django.http", "django.forms", "django.core", "django.template", "django.utils",
     "django.db.models.Q", "django.db.models.F", "django.db.models.expressions",
@@ -63,12 +67,14 @@ _NOT_MODEL_MODULES = (
 )
 
 _MANAGER_CREATES = {"create": "", "create_user": "", "create_superuser": "", "bulk_create": " (bulk_create)"}
-_MANAGER_GUARDED = {"get_or_create", "update_or_create", "aget_or_create", "aupdate_or_create"}
 _ASYNC = {"acreate": "create", "abulk_create": "bulk_create"}
 
 
-def _last(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
+_last = last_of
+# Django managers every model has (``Order.objects``)
+MANAGER_ATTRS = ("objects", "_default_manager", "_base_manager", "all_objects")
+# SQLAlchemy/Postgres/MySQL upserts: an insert that does not duplicate
+UPSERT_METHODS = ("on_conflict_do_nothing", "on_conflict_do_update", "on_duplicate_key_update")
 
 
 def model_key(name: str) -> str:
@@ -90,19 +96,43 @@ def is_model_name(ctx, expr: cst.BaseExpression) -> Optional[str]:
         return None  # CONSTANTS, functions
     if not any(c.islower() for c in last):
         return None
-    if last in _NOT_MODEL_NAMES or last.endswith(_NOT_MODEL_SUFFIXES):
+    if last in NOT_MODEL_NAMES or last.endswith(NOT_MODEL_SUFFIXES):
         return None
     qualified = ctx.qualified(expr) or ""
-    if qualified.startswith(_NOT_MODEL_MODULES) and not qualified.startswith("django.contrib.auth.models"):
+    if qualified.startswith(NOT_MODEL_MODULES) and not qualified.startswith("django.contrib.auth.models"):
         return None
     if "." in text:
         owner = text.rsplit(".", 1)[0]
         # models.Order(...) is a model; stripe.Charge(...), datetime.datetime(...) are not
         owner_q = ctx.qualified(expr.value) if isinstance(expr, cst.Attribute) else None
-        if owner_q and owner_q.split(".", 1)[0] in {m.split(".", 1)[0] for m in _NOT_MODEL_MODULES}:
+        if owner_q and owner_q.split(".", 1)[0] in {m.split(".", 1)[0] for m in NOT_MODEL_MODULES}:
             return None
         if _last(owner)[:1].isupper():
             return None  # Outer.Inner(...): nested classes are rarely models
+    return last
+
+
+def ast_model_name(dotted: Optional[str], qualified: Optional[str]) -> Optional[str]:
+    """The ast twin of ``is_model_name``, given a constructor callee's dotted text and its
+    name through the imports. (The LibCST twin looks at the owner's qualified name where
+    this one looks at the callee's: ``stripe.Charge`` is left out by both.)"""
+    if not dotted:
+        return None
+    last = _last(dotted)
+    if not last[:1].isupper() or (last.isupper() and len(last) > 1) or not any(c.islower() for c in last):
+        return None
+    if last in NOT_MODEL_NAMES or last.endswith(NOT_MODEL_SUFFIXES):
+        return None
+    q = qualified or ""
+    if q.startswith(NOT_MODEL_MODULES) and not q.startswith("django.contrib.auth.models"):
+        return None
+    if "." in dotted:
+        owner = dotted.rsplit(".", 1)[0]
+        if _last(owner)[:1].isupper():
+            return None
+        heads = {m.split(".", 1)[0] for m in NOT_MODEL_MODULES}
+        if q and q.split(".", 1)[0] in heads:
+            return None
     return last
 
 
@@ -114,7 +144,7 @@ def model_construction(ctx, expr: cst.BaseExpression) -> Optional[str]:
     return None
 
 
-def _manager_root(expr: cst.BaseExpression) -> Optional[Tuple[str, str]]:
+def manager_root(expr: cst.BaseExpression) -> Optional[Tuple[str, str]]:
     """(model, manager) for ``Order.objects`` / ``models.Order.objects`` / ``self.model.objects``."""
     if not isinstance(expr, cst.Attribute):
         return None
@@ -124,13 +154,40 @@ def _manager_root(expr: cst.BaseExpression) -> Optional[Tuple[str, str]]:
     if not text:
         return None
     last = _last(text)
-    if manager in ("objects", "_default_manager", "_base_manager", "all_objects"):
+    if manager in MANAGER_ATTRS:
         if last[:1].isupper() or last == "model":
             return (last, manager)
         return None
     if last[:1].isupper() and any(c.islower() for c in last) and manager.islower() and manager.endswith(("objects", "manager")):
         return (last, manager)
     return None
+
+
+def ast_manager_model(expr: ast.AST) -> Optional[str]:
+    """The ast twin of ``manager_root`` (its model only): ``Order`` for ``Order.objects`` /
+    ``models.Order.objects``, also through ``.using(...)``; custom managers
+    (``Order.active_objects``) and ``self.model.objects`` are left to the LibCST twin."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in ("using", "db_manager"):
+        expr = expr.func.value
+    if not isinstance(expr, ast.Attribute) or expr.attr not in MANAGER_ATTRS:
+        return None
+    owner = ast_dotted(expr.value)
+    if not owner:
+        return None
+    last = _last(owner)
+    return last if last[:1].isupper() and any(c.islower() for c in last) else None
+
+
+def ast_queryset_model(expr: ast.AST) -> Optional[str]:
+    """``Order`` for ``Order.objects.filter(...)...`` chains."""
+    depth = 0
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and depth < 12:
+        found = ast_manager_model(expr.func.value)
+        if found:
+            return found
+        expr = expr.func.value
+        depth += 1
+    return ast_manager_model(expr)
 
 
 def manager_create(ctx, call: cst.Call) -> Optional[Create]:
@@ -141,12 +198,12 @@ def manager_create(ctx, call: cst.Call) -> Optional[Create]:
     method = _ASYNC.get(func.attr.value, func.attr.value)
     if method not in _MANAGER_CREATES:
         return None
-    root = _manager_root(func.value)
+    root = manager_root(func.value)
     if root is None:
         # Order.objects.using("x").create(...)
         inner = func.value
         if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value in ("using", "db_manager"):
-            root = _manager_root(inner.func.value)
+            root = manager_root(inner.func.value)
     if root is None:
         return None
     if method == "bulk_create" and _upsert_kwargs(call):
@@ -205,18 +262,6 @@ def model_classmethod_create(ctx, call: cst.Call, session_arg) -> Optional[Creat
     if not evidence:
         return None
     return Create(model, model, call)
-
-
-def manager_guarded_create(call: cst.Call) -> Optional[str]:
-    """The model of ``Order.objects.get_or_create(...)`` / ``update_or_create``."""
-    func = call.func
-    if isinstance(func, cst.Attribute) and func.attr.value in _MANAGER_GUARDED:
-        root = _manager_root(func.value)
-        if root:
-            return root[0]
-        text = dotted_name(func.value) or ""
-        return _last(text) or "?"
-    return None
 
 
 # ``request.user.addresses.create(...)``: related managers reached from the request
@@ -312,6 +357,15 @@ def is_session(ctx, expr: cst.BaseExpression, bindings: Bindings) -> bool:
     return False
 
 
+def ast_is_session(expr: ast.AST) -> bool:
+    """The ast twin of ``is_session`` for the effect summaries: the receiver's last name
+    speaks of a session or is one of ``orm.SESSION_NAMES``; it has no local bindings or
+    import table to look through (so ``db`` counts only by that table)."""
+    text = ast_dotted(expr) or ""
+    last = _last(text).lower() if text else ""
+    return bool(last) and ("session" in last or last in SESSION_NAMES) and not last.startswith(("requests", "http"))
+
+
 _INSERT_NAMES = ("sqlalchemy.insert", "sqlalchemy.sql.insert", "sqlalchemy.sql.expression.insert", "sqlalchemy.sql.dml.insert")
 _RAW_INSERT = re.compile(r"^\s*(?:/\*.*?\*/\s*)?(insert|replace)\s+(?:into\s+)?[`\"\[]?([\w.]+)", re.IGNORECASE | re.DOTALL)
 _RAW_UPSERT = re.compile(r"on\s+conflict|on\s+duplicate\s+key|insert\s+or\s+(ignore|replace)|insert\s+ignore|^\s*replace\b|\bmerge\b", re.IGNORECASE)
@@ -325,10 +379,10 @@ def _insert_target(ctx, expr: cst.BaseExpression) -> Optional[Tuple[str, bool]]:
     while True:
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             attr = node.func.attr.value
-            if attr in ("on_conflict_do_nothing", "on_conflict_do_update", "on_duplicate_key_update"):
+            if attr in UPSERT_METHODS:
                 upsert = True
             if attr == "prefix_with" and node.args:
-                text = _string(node.args[0].value) or ""
+                text = string_literal(node.args[0].value, fstring_text=True) or ""
                 if "ignore" in text.lower() or "replace" in text.lower():
                     upsert = True
             if attr == "insert":
@@ -353,27 +407,12 @@ def _insert_target(ctx, expr: cst.BaseExpression) -> Optional[Tuple[str, bool]]:
         return None
 
 
-def _string(expr: cst.BaseExpression) -> Optional[str]:
-    if isinstance(expr, cst.SimpleString):
-        try:
-            value = expr.evaluated_value
-        except Exception:  # noqa: BLE001
-            return None
-        return value if isinstance(value, str) else None
-    if isinstance(expr, cst.ConcatenatedString):
-        left, right = _string(expr.left), _string(expr.right)
-        return (left or "") + (right or "") if left is not None or right is not None else None
-    if isinstance(expr, cst.FormattedString):
-        return "".join(p.value for p in expr.parts if isinstance(p, cst.FormattedStringText))
-    return None
-
-
 def raw_insert(expr: cst.BaseExpression) -> Optional[Tuple[str, bool]]:
     """(table, upsert?) for a raw SQL INSERT string (or ``text("INSERT ...")``)."""
     expr = unwrap(expr)
     if isinstance(expr, cst.Call) and _last(dotted_name(expr.func) or "") == "text" and expr.args:
         expr = expr.args[0].value
-    text = _string(expr)
+    text = string_literal(expr, fstring_text=True)
     if not text:
         return None
     m = _RAW_INSERT.match(text)
@@ -448,7 +487,7 @@ def lookup_model(ctx, expr: cst.BaseExpression, model_vars=None) -> Optional[Tup
         owner = expr.func.value
         if isinstance(owner, cst.Name) and method.startswith(_CLASS_LOOKUPS) and is_model_name(ctx, owner):
             return (owner.value, "instance")  # FidesUser.get_by(db, field=..., value=...)
-        root = _manager_root(expr.func.value)
+        root = manager_root(expr.func.value)
         if root and expr.func.attr.value not in _WRITE_METHODS and not expr.func.attr.value.startswith(("create", "bulk_", "update", "delete")):
             return (root[0], "collection")  # Setting.objects.get_settings_dict(...)
         return None
@@ -458,7 +497,7 @@ def lookup_model(ctx, expr: cst.BaseExpression, model_vars=None) -> Optional[Tup
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             attr = node.func.attr.value
             recv = node.func.value
-            root = _manager_root(recv)
+            root = manager_root(recv)
             if root:
                 return (root[0], shape)
             if attr in ("query",) and node.args:  # session.query(Order)
@@ -527,222 +566,7 @@ def _select_model(ctx, expr: cst.BaseExpression) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------------
-# exceptions that make a guard
-# ----------------------------------------------------------------------------------
-
-_INTEGRITY = ("IntegrityError", "UniqueViolation", "UniqueViolationError", "DuplicateKeyError", "NotUniqueError")
-_DOES_NOT_EXIST = ("DoesNotExist", "ObjectDoesNotExist", "NoResultFound")
-
-
-def _exception_names(expr: Optional[cst.BaseExpression]) -> List[str]:
-    if expr is None:
-        return []
-    if isinstance(expr, cst.Tuple):
-        out: List[str] = []
-        for el in expr.elements:
-            out.extend(_exception_names(el.value))
-        return out
-    text = dotted_name(expr)
-    return [text] if text else []
-
-
-def catches_integrity_error(handler: cst.ExceptHandler) -> bool:
-    return any(_last(n) in _INTEGRITY for n in _exception_names(handler.type))
-
-
-def does_not_exist_models(handler: cst.ExceptHandler) -> Optional[List[str]]:
-    """Models whose absence this handler catches: ``Order.DoesNotExist`` -> ["Order"];
-    ``ObjectDoesNotExist`` / ``NoResultFound`` -> [""] (any model looked up); None if none."""
-    out = []
-    for name in _exception_names(handler.type):
-        last = _last(name)
-        if last == "DoesNotExist" and "." in name:
-            out.append(_last(name.rsplit(".", 1)[0]))
-        elif last in _DOES_NOT_EXIST:
-            out.append("")
-    return out or None
-
-
-def suppresses_integrity_error(ctx, item: cst.WithItem) -> bool:
-    """``with suppress(IntegrityError):``"""
-    expr = item.item
-    if isinstance(expr, cst.Call) and _last(dotted_name(expr.func) or "") == "suppress":
-        return any(_last(dotted_name(a.value) or "") in _INTEGRITY for a in expr.args)
-    return False
-
-
-# ----------------------------------------------------------------------------------
-# idempotency keys
-# ----------------------------------------------------------------------------------
-
-
-def _mentions(text: str) -> bool:
-    return "idempot" in text.lower()
-
-
-_CONTAINERS = (
-    cst.Dict, cst.DictElement, cst.List, cst.Tuple, cst.Set, cst.Element, cst.FormattedString,
-    cst.FormattedStringExpression, cst.BinaryOperation, cst.ConcatenatedString, cst.Await,
-    cst.IfExp, cst.BooleanOperation, cst.StarredElement, cst.StarredDictElement,
-)
-
-
-def idempotency_key_used(func: cst.FunctionDef) -> bool:
-    """The handler reads an idempotency key (header, body, params, a parameter) and uses it.
-
-    Reading means a string or name mentioning "idempot" (``request.headers.get(
-    "Idempotency-Key")``, ``payload.idempotency_key``, a parameter ``idempotency_key``);
-    using means the value (or a variable holding it) reaches a call argument, a
-    subscript, a comparison with something other than a constant, or an attribute of
-    an object. A key that is only read, or only tested for presence, is not a guard.
-    """
-    parents: dict = {}
-    for node in walk(func):
-        for child in _children(node):
-            parents[id(child)] = node
-    params = func.params
-    tainted = set()
-    for p in list(params.posonly_params) + list(params.params) + list(params.kwonly_params):
-        if _mentions(p.name.value) or (p.default is not None and _any_mention(p.default)) or (
-            p.annotation is not None and _any_mention(p.annotation)
-        ):
-            tainted.add(p.name.value)
-    seeds = []
-    for node in walk(func.body):
-        if isinstance(node, cst.SimpleString) and _mentions(node.value):
-            seeds.append(node)
-        elif isinstance(node, cst.Attribute) and _mentions(node.attr.value):
-            seeds.append(node)
-        elif isinstance(node, cst.Name) and _mentions(node.value):
-            seeds.append(node)
-    for _ in range(4):  # taint through a few assignments
-        reads = list(seeds)
-        for node in walk(func.body):
-            if isinstance(node, cst.Name) and node.value in tainted:
-                reads.append(node)
-        grew = False
-        for read in reads:
-            verdict, new_names = _use_of(read, parents)
-            if verdict:
-                return True
-            for name in new_names:
-                if name not in tainted:
-                    tainted.add(name)
-                    grew = True
-        if not grew:
-            return False
-    return False
-
-
-def _any_mention(node: cst.CSTNode) -> bool:
-    for sub in walk(node):
-        if isinstance(sub, cst.SimpleString) and _mentions(sub.value):
-            return True
-        if isinstance(sub, cst.Name) and _mentions(sub.value):
-            return True
-    return False
-
-
-def _children(node: cst.CSTNode):
-    for sub in node.children:
-        yield sub
-
-
-def _use_of(read: cst.CSTNode, parents: dict):
-    """(used?, names the value was assigned to) for one read of the key."""
-    node = read
-    parent = parents.get(id(node))
-    # a string key: climb to the read it names (headers["X"], headers.get("X"))
-    if isinstance(read, cst.SimpleString):
-        if isinstance(parent, cst.Arg):
-            call = parents.get(id(parent))
-            if isinstance(call, cst.Call):
-                if parent.keyword is not None:
-                    return False, []
-                node, parent = call, parents.get(id(call))
-        elif isinstance(parent, cst.Index):
-            sub_el = parents.get(id(parent))
-            sub = parents.get(id(sub_el)) if sub_el is not None else None
-            if isinstance(sub, cst.Subscript):
-                node, parent = sub, parents.get(id(sub))
-        elif isinstance(parent, (cst.Comparison, cst.ComparisonTarget)):
-            return False, []  # "Idempotency-Key" in request.headers: a presence test
-    if isinstance(read, cst.Name) and isinstance(parent, cst.Arg) and parent.keyword is read:
-        return False, []  # the keyword of an argument, not a value
-    if isinstance(read, cst.Name) and isinstance(parent, cst.Param):
-        return False, []
-    if isinstance(read, cst.Name) and isinstance(parent, cst.Attribute) and parent.attr is read:
-        return False, []  # handled as an Attribute seed
-    for _ in range(30):
-        if parent is None:
-            return False, []
-        if isinstance(parent, cst.Attribute) and parent.value is node:
-            # key.strip(), request.headers.get: keep climbing through method calls on it
-            node, parent = parent, parents.get(id(parent))
-            continue
-        if isinstance(parent, cst.Call):
-            if parent.func is node:
-                node, parent = parent, parents.get(id(parent))
-                continue
-            return True, []
-        if isinstance(parent, cst.Arg):
-            call = parents.get(id(parent))
-            if isinstance(call, cst.Call) and parent.value is node:
-                return True, []
-            return False, []
-        if isinstance(parent, (cst.Index, cst.SubscriptElement, cst.Subscript)):
-            if isinstance(parent, cst.Subscript) and parent.value is node:
-                node, parent = parent, parents.get(id(parent))
-                continue
-            return True, []  # cache[key]
-        if isinstance(parent, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
-            targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) else [parent.target]
-            if any(t is node for t in targets):
-                return False, []
-            names = []
-            for target in targets:
-                if isinstance(target, cst.Name):
-                    names.append(target.value)
-                elif isinstance(target, (cst.Attribute, cst.Subscript)):
-                    return True, []  # obj.key = ...; store[...] = ...
-                else:
-                    names.extend(n.value for n in walk(target) if isinstance(n, cst.Name))
-            return False, names
-        if isinstance(parent, cst.AssignTarget):
-            return False, []
-        if isinstance(parent, cst.NamedExpr):
-            return False, [parent.target.value] if isinstance(parent.target, cst.Name) else []
-        if isinstance(parent, cst.ComparisonTarget):
-            comp = parents.get(id(parent))
-            other = comp.left if isinstance(comp, cst.Comparison) else None
-            return (other is not None and not _is_constant(other)), []
-        if isinstance(parent, cst.Comparison):
-            others = [c.comparator for c in parent.comparisons]
-            return any(not _is_constant(o) for o in others), []
-        if isinstance(parent, _CONTAINERS) or isinstance(parent, cst.UnaryOperation):
-            node, parent = parent, parents.get(id(parent))
-            continue
-        return False, []
-    return False, []
-
-
-def _is_constant(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)) or (
-        isinstance(expr, cst.Name) and expr.value in ("None", "True", "False")
-    )
-
-
-def guard_named(text: str, extra: Tuple[str, ...] = ()) -> bool:
-    """A decorator/dependency/middleware name that makes a handler idempotent."""
-    low = text.lower()
-    if "idempot" in low:
-        return True
-    last = _last(text)
-    return any(name == text or name == last or _last(name) == last for name in extra)
-
-
-# ----------------------------------------------------------------------------------
-# rows whose duplication does not matter, tasks that are idempotent by name
+# rows whose duplication does not matter
 # ----------------------------------------------------------------------------------
 
 _LOG_MODEL_SUFFIXES = ("log", "logs", "logentry", "logentries", "history", "historyentry", "auditentry",
@@ -775,103 +599,3 @@ def attr_names_model(attr: str, created_keys) -> Optional[str]:
         if created.endswith(key) or c_singular.endswith(singular) or created.startswith(singular):
             return created
     return None
-
-
-_IDEMPOTENT_TASK_VERBS = frozenset(
-    {
-        "invalidate", "refresh", "recalc", "recalculate", "recompute", "rebuild", "reindex",
-        "clear", "purge", "cleanup", "clean", "expire", "warm", "sync", "synchronize", "resync",
-        "update", "index", "reload", "prune", "evict", "flush", "revert", "delete", "remove",
-        # state transitions: doing them twice leaves the same state
-        "accept", "approve", "reject", "archive", "unarchive", "lock", "unlock", "enable",
-        "disable", "activate", "deactivate", "publish", "unpublish", "mark", "cancel", "close",
-        # caches and renders of data that exists
-        "cache", "compute", "precompute", "render", "thumbnail",
-    }
-)
-# the last word of a task name that says the same (``component_removal``, ``status_update``)
-_IDEMPOTENT_TASK_NOUNS = frozenset(
-    {"removal", "deletion", "delete", "cleanup", "update", "sync", "refresh", "invalidation", "reindex", "purge"}
-)
-_TASK_PREFIXES = ("task", "tasks", "do", "run", "async", "celery", "job", "bg", "background", "bulk", "batch")
-
-
-def is_idempotent_task_name(label: str) -> bool:
-    """A task whose name says it recomputes, invalidates or deletes
-    (``invalidate_cache.delay``, ``component_removal.delay``): running it twice gives the
-    same result."""
-    parts = label.split(".")
-    name = parts[-2] if len(parts) >= 2 else label
-    words = [w.lower() for w in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if w]
-    while words and words[0] in _TASK_PREFIXES:
-        words = words[1:]
-    while words and words[-1] in _TASK_PREFIXES:
-        words = words[:-1]
-    return bool(words) and (words[0] in _IDEMPOTENT_TASK_VERBS or words[-1] in _IDEMPOTENT_TASK_NOUNS)
-
-
-# ----------------------------------------------------------------------------------
-# project fact: idempotency middleware
-# ----------------------------------------------------------------------------------
-
-MIDDLEWARE_FACT = "idempotency_middleware"
-
-
-@register
-class IdempotencyMiddleware(FactCollector):
-    """Middleware that makes every request of the project idempotent.
-
-    Django ``MIDDLEWARE = [..., "x.IdempotencyMiddleware"]`` (also ``+=`` and
-    ``MIDDLEWARE_CLASSES``), Starlette/FastAPI ``app.add_middleware(IdempotencyMiddleware)``,
-    Flask ``app.wsgi_app = IdempotencyMiddleware(app.wsgi_app)``, ``@app.middleware("http")``
-    functions. Part: the names found; merged: a sorted list of them.
-    """
-
-    kind = MIDDLEWARE_FACT
-    requires = ("idempot", "Idempot", "IDEMPOT")
-    version = 1
-
-    def collect(self, tree, relpath, module_name, source):
-        import ast
-
-        found = set()
-        for node in nodes_of(tree, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef)):
-            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                names = [t.id if isinstance(t, ast.Name) else getattr(t, "attr", "") for t in targets]
-                value = node.value
-                if value is None:
-                    continue
-                if any(n in ("MIDDLEWARE", "MIDDLEWARE_CLASSES") for n in names):
-                    for sub in ast.walk(value):
-                        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and "idempot" in sub.value.lower():
-                            found.add(sub.value)
-                if any(n == "wsgi_app" for n in names) and isinstance(value, ast.Call):
-                    callee = _ast_name(value.func)
-                    if "idempot" in callee.lower():
-                        found.add(callee)
-            elif isinstance(node, ast.Call):
-                callee = _ast_name(node.func)
-                if callee.endswith(("add_middleware", "Middleware")) or callee.endswith("insert") or callee.endswith("append"):
-                    for arg in node.args:
-                        name = _ast_name(arg) or (arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "")
-                        if name and "idempot" in name.lower() and (callee.endswith("add_middleware") or "MIDDLEWARE" in _ast_name(getattr(node.func, "value", node.func))):
-                            found.add(name)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "idempot" in node.name.lower():
-                for dec in node.decorator_list:
-                    target = dec.func if isinstance(dec, ast.Call) else dec
-                    if _ast_name(target).endswith(".middleware"):
-                        found.add(node.name)
-        return sorted(found) or None
-
-    def merge(self, parts):
-        out = set()
-        for part in parts.values():
-            out.update(part or ())
-        return sorted(out)
-
-
-def _ast_name(node) -> str:
-    from backendlint.engine.facts import ast_dotted
-
-    return ast_dotted(node) or ""

@@ -14,7 +14,9 @@ from typing import Iterable, List, Optional, Sequence
 
 import libcst as cst
 
-from backendlint.engine.imports import dotted_name
+from backendlint.syntax.calls import kwarg, positional
+from backendlint.syntax.literals import string_literal
+from backendlint.syntax.names import dotted_name, last_of
 
 # ----------------------------------------------------------------------------------
 # small helpers
@@ -56,10 +58,6 @@ def expr_name(ctx, expr: cst.BaseExpression) -> str:
     return ctx.qualified(expr) or dotted_name(expr) or ""
 
 
-def last_part(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
-
-
 def first_param_name(func: cst.FunctionDef, skip_self: bool) -> Optional[str]:
     params = list(func.params.posonly_params) + list(func.params.params)
     if skip_self:
@@ -78,7 +76,7 @@ def is_method_of(func: cst.FunctionDef, cls: cst.ClassDef) -> bool:
 
 def _is_staticmethod(ctx, func: cst.FunctionDef) -> bool:
     for dec in func.decorators:
-        if last_part(expr_name(ctx, decorator_callee(dec))) == "staticmethod":
+        if last_of(expr_name(ctx, decorator_callee(dec))) == "staticmethod":
             return True
     return False
 
@@ -102,7 +100,7 @@ def base_kind(ctx, base: cst.BaseExpression) -> Optional[str]:
     text = qualified or dotted_name(base) or ""
     if not text:
         return None
-    last = last_part(text)
+    last = last_of(text)
     if qualified:
         if qualified.startswith(("flask_restx", "flask_restful", "flask_restplus")):
             return RESOURCE if last in ("Resource", "MethodResource") else None
@@ -175,7 +173,7 @@ def is_view_decorator(ctx, dec: cst.Decorator) -> bool:
     callee = decorator_callee(dec)
     qualified = ctx.qualified(callee)
     if qualified:
-        last = last_part(qualified)
+        last = last_of(qualified)
         if qualified.startswith(_VIEW_DECORATOR_MODULES):
             return True
         if qualified.startswith("django.utils.decorators") and last == "method_decorator":
@@ -185,7 +183,7 @@ def is_view_decorator(ctx, dec: cst.Decorator) -> bool:
             return not qualified.startswith(("flask", "flask_login", "fastapi", "starlette"))
         return False
     name = dotted_name(callee) or ""
-    last = last_part(name)
+    last = last_of(name)
     return last in VIEW_DECORATOR_NAMES and last not in _GENERIC_DECORATOR_NAMES
 
 
@@ -194,7 +192,7 @@ def _has_action_decorator(ctx, func: cst.FunctionDef) -> bool:
         callee = decorator_callee(dec)
         qualified = ctx.qualified(callee)
         name = qualified or dotted_name(callee) or ""
-        if last_part(name) in ("action", "detail_route", "list_route"):
+        if last_of(name) in ("action", "detail_route", "list_route"):
             if qualified is None or qualified.startswith("rest_framework"):
                 return True
     return False
@@ -260,11 +258,8 @@ def _string_list(expr: Optional[cst.BaseExpression]) -> Optional[List[str]]:
     if expr is None:
         return None
     if isinstance(expr, cst.SimpleString):
-        try:
-            value = expr.evaluated_value
-        except Exception:  # noqa: BLE001
-            return None
-        return [value.upper()] if isinstance(value, str) else None
+        value = string_literal(expr)
+        return [value.upper()] if value is not None else None
     if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
         out = []
         for el in expr.elements:
@@ -275,23 +270,6 @@ def _string_list(expr: Optional[cst.BaseExpression]) -> Optional[List[str]]:
                 return None
             out.extend(sub)
         return out
-    return None
-
-
-def _kwarg(call: cst.Call, name: str) -> Optional[cst.BaseExpression]:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg.value
-    return None
-
-
-def _positional(call: cst.Call, index: int) -> Optional[cst.BaseExpression]:
-    i = 0
-    for arg in call.args:
-        if arg.keyword is None and not arg.star:
-            if i == index:
-                return arg.value
-            i += 1
     return None
 
 
@@ -313,34 +291,34 @@ def decorator_post_kind(ctx, dec: cst.Decorator) -> Optional[str]:
     callee = expr.func if isinstance(expr, cst.Call) else expr
     qualified = ctx.qualified(callee)
     name = qualified or dotted_name(callee) or ""
-    last = last_part(name)
+    last = last_of(name)
     call = expr if isinstance(expr, cst.Call) else None
     # Django
     if last == "require_POST" and (qualified is None or qualified.startswith("django") or "decorators" in name):
         return POST_ONLY
     if last == "require_http_methods" and call is not None:
-        return methods_kind(_string_list(_positional(call, 0) or _kwarg(call, "request_method_list")))
+        return methods_kind(_string_list(positional(call, 0) or kwarg(call, "request_method_list")))
     # DRF
     if last == "api_view" and (qualified is None or qualified.startswith("rest_framework")):
         if call is None:
             return None  # GET only
-        return methods_kind(_string_list(_positional(call, 0) or _kwarg(call, "http_method_names")))
+        return methods_kind(_string_list(positional(call, 0) or kwarg(call, "http_method_names")))
     if last in ("action", "detail_route", "list_route") and (qualified is None or qualified.startswith("rest_framework")):
         if call is None:
             return None
-        return methods_kind(_string_list(_kwarg(call, "methods")))
+        return methods_kind(_string_list(kwarg(call, "methods")))
     # Flask / FastAPI / Starlette / aiohttp / Sanic / Quart / Litestar: X.post(...), X.route(..., methods=[...])
     if isinstance(callee, cst.Attribute):
         if last in _ROUTE_POST_DECORATORS:
             return POST_ONLY
         if last in _ROUTE_METHOD_DECORATORS and call is not None:
-            return methods_kind(_string_list(_kwarg(call, "methods")))
+            return methods_kind(_string_list(kwarg(call, "methods")))
         if last == "view" and call is not None:  # aiohttp routes.view is class based
             return None
     elif qualified and qualified.startswith(("litestar", "starlite")) and last == "post":
         return POST_ONLY
     elif last == "expose" and call is not None and (qualified is None or qualified.startswith("flask_appbuilder")):
-        return methods_kind(_string_list(_kwarg(call, "methods")))
+        return methods_kind(_string_list(kwarg(call, "methods")))
     return None
 
 
@@ -356,7 +334,7 @@ def _class_post_kind(ctx, func: cst.FunctionDef, cls: cst.ClassDef) -> Optional[
     if DRF_VIEWSET in kinds and name == "create":
         return POST_ONLY
     if DRF_VIEW in kinds and name == "create":
-        bases = [last_part(dotted_name(a.value) or "") for a in cls.bases]
+        bases = [last_of(dotted_name(a.value) or "") for a in cls.bases]
         if any("Create" in b or "Generic" in b for b in bases):
             return POST_ONLY
     return None
@@ -462,13 +440,13 @@ def handler_methods(ctx, func: cst.FunctionDef) -> Optional[List[str]]:
         if not isinstance(expr, cst.Call):
             continue
         name = dotted_name(expr.func) or ""
-        last = last_part(name)
+        last = last_of(name)
         if last == "require_http_methods":
-            found = _string_list(_positional(expr, 0) or _kwarg(expr, "request_method_list"))
+            found = _string_list(positional(expr, 0) or kwarg(expr, "request_method_list"))
         elif last == "api_view":
-            found = _string_list(_positional(expr, 0) or _kwarg(expr, "http_method_names"))
+            found = _string_list(positional(expr, 0) or kwarg(expr, "http_method_names"))
         elif last in ("action", "route", "api_route", "detail_route", "list_route", "expose"):
-            found = _string_list(_kwarg(expr, "methods"))
+            found = _string_list(kwarg(expr, "methods"))
         else:
             continue
         if found:

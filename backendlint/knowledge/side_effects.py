@@ -9,21 +9,33 @@ in (:func:`local_bindings`), so that ``s = requests.Session(); s.post(...)`` and
 
 from __future__ import annotations
 
+import ast
 import re
-
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import libcst as cst
 
-from backendlint.engine.imports import dotted_name
-from backendlint.engine.traversal import walk
+from backendlint.engine.pyast import ast_dotted
+from backendlint.syntax.calls import kwarg_arg, positional
+from backendlint.syntax.literals import string_literal
+from backendlint.syntax.names import dotted_name, last_of
+from backendlint.syntax.walk import walk
 
 PAYMENT = "payment"
 HTTP = "http"
 TASK = "task"
 EMAIL = "email"
 PUBLISH = "publish"
+
+# What each kind does, in the words of BL201's messages and of the effect summaries'
+# labels ("charges a payment (stripe.Charge.create)").
+EFFECT_VERB = {
+    PAYMENT: "charges a payment",
+    HTTP: "sends an outbound POST",
+    TASK: "enqueues a task",
+    EMAIL: "sends an email",
+}
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,37 @@ IDEMPOTENT_URL = re.compile(
     re.IGNORECASE,
 )
 
+
+def idempotent_url(call: cst.Call) -> bool:
+    """An outbound POST whose URL (the first positional or the ``url=`` argument: its
+    strings, f-string text and names) says it reads or is idempotent."""
+    url = None
+    for arg in call.args:
+        if arg.keyword is None or arg.keyword.value == "url":
+            url = arg.value
+            break
+    if url is None:
+        return False
+    texts = []
+    for sub in walk(url):
+        if isinstance(sub, cst.SimpleString):
+            texts.append(sub.value)
+        elif isinstance(sub, cst.FormattedStringText):
+            texts.append(sub.value)
+        elif isinstance(sub, cst.Name):
+            texts.append(sub.value)
+    return bool(IDEMPOTENT_URL.search(" ".join(texts)))
+
+
+def ast_idempotent_url(call: ast.Call) -> bool:
+    """The ast twin (strings and names of the first positional or ``url=``)."""
+    url = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "url"), None)
+    if url is None:
+        return False
+    texts = [n.value for n in ast.walk(url) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    texts += [n.id for n in ast.walk(url) if isinstance(n, ast.Name)]
+    return bool(IDEMPOTENT_URL.search(" ".join(texts)))
+
 _STRIPE_ACTIONS = {"create", "confirm", "capture", "pay", "create_and_confirm"}
 _STRIPE_CLIENT_SERVICES = {
     "charges", "payment_intents", "refunds", "transfers", "payouts", "subscriptions",
@@ -175,40 +218,16 @@ _STRIPE_CLIENT_SERVICES = {
 _PAYMENT_SDKS = ("braintree", "paypalrestsdk", "paypalcheckoutsdk", "razorpay", "Adyen", "adyen", "square", "mollie", "checkout_sdk")
 
 
-def _kw(call: cst.Call, name: str) -> Optional[cst.Arg]:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg
-    return None
-
-
-def _str_value(expr: cst.BaseExpression) -> Optional[str]:
-    if isinstance(expr, cst.SimpleString):
-        try:
-            value = expr.evaluated_value
-        except Exception:  # noqa: BLE001
-            return None
-        return value if isinstance(value, str) else None
-    return None
-
-
-def _first_positional(call: cst.Call) -> Optional[cst.BaseExpression]:
-    for arg in call.args:
-        if arg.keyword is None and not arg.star:
-            return arg.value
-    return None
-
-
 def _has_idempotency_kwarg(call: cst.Call) -> bool:
     for arg in call.args:
         if arg.keyword is not None and "idempot" in arg.keyword.value.lower():
             return True
     # headers={"Idempotency-Key": ...}
-    headers = _kw(call, "headers")
+    headers = kwarg_arg(call, "headers")
     if headers is not None and isinstance(headers.value, cst.Dict):
         for el in headers.value.elements:
             key = getattr(el, "key", None)
-            text = _str_value(key) if key is not None else None
+            text = string_literal(key, concatenated=False) if key is not None else None
             if text and "idempot" in text.lower():
                 return True
     return False
@@ -290,7 +309,7 @@ def classify_call(ctx, call: cst.Call, bindings: Optional[Bindings] = None) -> O
             if any(k.startswith(_FLASK_MAIL + _FASTAPI_MAIL) for k in kinds) or recv_q.startswith(("flask_mail", "flask_mailman")):
                 return SideEffect(EMAIL, f"{dotted_name(recv) or 'mail'}.{last}")
             # mail = Mail(app) at module level: the import table knows the module-level name
-            arg = _first_positional(call)
+            arg = positional(call, 0)
             if arg is not None and any(k.startswith(("flask_mail.Message", "flask_mailman")) for k in constructed_from(ctx, arg, bindings)):
                 return SideEffect(EMAIL, f"{dotted_name(recv) or 'mail'}.{last}")
 
@@ -302,8 +321,78 @@ def classify_call(ctx, call: cst.Call, bindings: Optional[Bindings] = None) -> O
 
 def _http_method(call: cst.Call, last: str) -> str:
     if last in ("request", "stream"):
-        first = _first_positional(call)
-        method_arg = _kw(call, "method")
-        value = _str_value(method_arg.value) if method_arg is not None else (_str_value(first) if first is not None else None)
+        first = positional(call, 0)
+        method_arg = kwarg_arg(call, "method")
+        value = string_literal(method_arg.value, concatenated=False) if method_arg is not None else string_literal(first, concatenated=False)
         return (value or "").upper()
     return last.upper()
+
+
+# ----------------------------------------------------------------------------------
+# the stdlib-ast twin (effect summaries: what a project function does)
+# ----------------------------------------------------------------------------------
+
+
+def ast_side_effect(call: ast.Call, qualified: Optional[str]) -> Optional[str]:
+    """The label of the irreversible side effect of a call, as the effect summaries
+    record it ("enqueues a task (send_receipt.delay)"), or None. Narrower than
+    ``classify_call``: no local bindings (client objects, email messages) and only the
+    module-level ``requests.post`` / ``httpx.post``; a task named as idempotent and a
+    Stripe call with an idempotency key are not recorded."""
+    func = call.func
+    attr = func.attr if isinstance(func, ast.Attribute) else ""
+    q = qualified
+    if attr in ("delay", "apply_async") and isinstance(func, ast.Attribute):
+        recv = ast_dotted(func.value) or ""
+        if recv:
+            label = f"{recv}.{attr}"
+            if not is_idempotent_task_name(label):
+                return f"{EFFECT_VERB[TASK]} ({label})"
+        return None
+    if q in _DJANGO_MAIL_FUNCS:
+        return f"{EFFECT_VERB[EMAIL]} ({last_of(q)})"
+    if q and q.startswith("stripe.") and attr in _STRIPE_ACTIONS and len(q.split(".")) >= 3 and q.split(".")[-2][:1].isupper():
+        if not any(k.arg and "idempot" in k.arg.lower() for k in call.keywords):
+            return f"{EFFECT_VERB[PAYMENT]} ({q})"
+    if q and q.split(".", 1)[0] in _PAYMENT_SDKS and attr in ("sale", "charge", "capture", "submit_for_settlement"):
+        return f"{EFFECT_VERB[PAYMENT]} ({q})"
+    if q in ("requests.post", "httpx.post") and not ast_idempotent_url(call):
+        return f"{EFFECT_VERB[HTTP]} ({q})"
+    return None
+
+
+# ----------------------------------------------------------------------------------
+# tasks that are idempotent by name
+# ----------------------------------------------------------------------------------
+
+_IDEMPOTENT_TASK_VERBS = frozenset(
+    {
+        "invalidate", "refresh", "recalc", "recalculate", "recompute", "rebuild", "reindex",
+        "clear", "purge", "cleanup", "clean", "expire", "warm", "sync", "synchronize", "resync",
+        "update", "index", "reload", "prune", "evict", "flush", "revert", "delete", "remove",
+        # state transitions: doing them twice leaves the same state
+        "accept", "approve", "reject", "archive", "unarchive", "lock", "unlock", "enable",
+        "disable", "activate", "deactivate", "publish", "unpublish", "mark", "cancel", "close",
+        # caches and renders of data that exists
+        "cache", "compute", "precompute", "render", "thumbnail",
+    }
+)
+# the last word of a task name that says the same (``component_removal``, ``status_update``)
+_IDEMPOTENT_TASK_NOUNS = frozenset(
+    {"removal", "deletion", "delete", "cleanup", "update", "sync", "refresh", "invalidation", "reindex", "purge"}
+)
+_TASK_PREFIXES = ("task", "tasks", "do", "run", "async", "celery", "job", "bg", "background", "bulk", "batch")
+
+
+def is_idempotent_task_name(label: str) -> bool:
+    """A task whose name says it recomputes, invalidates or deletes
+    (``invalidate_cache.delay``, ``component_removal.delay``): running it twice gives the
+    same result."""
+    parts = label.split(".")
+    name = parts[-2] if len(parts) >= 2 else label
+    words = [w.lower() for w in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if w]
+    while words and words[0] in _TASK_PREFIXES:
+        words = words[1:]
+    while words and words[-1] in _TASK_PREFIXES:
+        words = words[:-1]
+    return bool(words) and (words[0] in _IDEMPOTENT_TASK_VERBS or words[-1] in _IDEMPOTENT_TASK_NOUNS)
