@@ -15,7 +15,8 @@ import libcst as cst
 from backendlint.engine.rule import Rule
 from backendlint.index.settings_modules import FACTS as MODULE_FACTS, settings_module_names
 from backendlint.knowledge.contexts import SETTINGS
-from backendlint.knowledge.settings import FACTS as SETTINGS_FACTS, KEY, atomic_requests_aliases, is_settings_module
+from backendlint.index.settings import DjangoSettingsFacts
+from backendlint.knowledge.settings import FACTS as SETTINGS_FACTS, KEY, is_settings_module
 from backendlint.syntax.literals import is_falsy_constant
 
 # One line to write instead, in the form Django reads.
@@ -59,7 +60,7 @@ class IneffectiveAtomicRequests(Rule):
             f'from DATABASES[alias]["{KEY}"], so views do not run in a transaction; write {_FIX} '
             f"(for each database alias that serves requests) and remove this line"
         )
-        aliases = atomic_requests_aliases(self.ctx.facts)
+        aliases = DjangoSettingsFacts.of(self.ctx.facts).atomic_requests_aliases()
         if is_falsy_constant(value):
             severity, why = "low", f"set to {_text(value)}, which is Django's default anyway"
         elif aliases:
