@@ -14,6 +14,12 @@ writes outside a transaction of its own (itself or through the project functions
 calls, to a fixed point) is one more write of the unit, listed with where the callee
 writes. A function whose every call site is inside a transaction is covered by its
 callers.
+
+Where the pieces are: the paths and their operations, ``analysis/unit_of_work.py``; the
+writing callees and caller coverage, ``analysis/callgraph.py``; what opens a transaction,
+``knowledge/transactions.py`` (project wrappers: ``index/transactions.py``); which calls
+write, ``knowledge/orm.py`` and ``knowledge/writes.py``. This module holds what is not
+reported (rules/BL301.md), what makes a finding, and its message.
 """
 
 from __future__ import annotations
