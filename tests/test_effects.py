@@ -1,4 +1,4 @@
-"""Effect summaries (backendlint.knowledge.effects): multi-file projects, resolution, cycles,
+"""Effect summaries (backendlint.index.effects): multi-file projects, resolution, cycles,
 and their use by BL201 (and BL301)."""
 
 from __future__ import annotations

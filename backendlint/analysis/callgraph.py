@@ -2,7 +2,7 @@
 a transaction of their own (themselves, or through the project functions they call), and
 which functions are covered by their callers (every call site inside a transaction).
 
-Built from the effect summaries (``knowledge.effects``, fact ``effect_summaries``) and
+Built from the effect summaries (``index.effects``, fact ``effect_summaries``) and
 the project's wrappers of atomic (``index.transactions``). Returns data: ``Writer``
 records keyed by qualified function name; BL301 words them (``call_note``) and BL302
 can ask the same graph which calls run inside a transaction.
@@ -14,15 +14,12 @@ from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, T
 
 from backendlint.index.orm_project import OrmProjectFacts
 from backendlint.index.transactions import TransactionFacts
-from backendlint.knowledge import effects, transactions
+from backendlint.index import effects
+from backendlint.index.effects import DELIBERATE, Edge, Write
+from backendlint.knowledge import transactions
 from backendlint.knowledge.creates import is_log_model
 from backendlint.knowledge.paths import is_migration_path, is_test_path
 from backendlint.knowledge.transactions import ADMIN_ATOMIC_METHODS
-
-# The effect summaries' flag for a write or call made on purpose one at a time (a
-# batching loop, per-item error isolation, a buffer flushed in batches). Mirrors
-# ``effects._DELIBERATE``.
-DELIBERATE = 2
 
 # Fake-data generators, seeding and one-off migration scripts (learned on the corpus:
 # saleor's populatedb and random_data, label-studio's old_ls_migration).
@@ -50,35 +47,6 @@ class Writer(NamedTuple):
     what: str  # the model written (or the write's text)
     relpath: str  # where it writes
     line: int
-
-
-class _SummaryWrite(NamedTuple):
-    """A write of the effect summaries: [label, line, in_tx, flags, model, wraps]."""
-
-    label: str
-    in_tx: bool
-    flags: int
-    model: str
-    wraps: Sequence[str]
-    line: int
-
-    @classmethod
-    def of(cls, entry: Sequence[Any]) -> "_SummaryWrite":
-        return cls(entry[0], entry[2], entry[3] if len(entry) > 3 else 0, entry[4] if len(entry) > 4 else "",
-                   (entry[5] if len(entry) > 5 else ()) or (), entry[1])
-
-
-class _SummaryEdge(NamedTuple):
-    """A call of the effect summaries: [target, line, in_tx, flags, wraps]."""
-
-    target: str
-    in_tx: bool
-    flags: int
-    wraps: Sequence[str]
-
-    @classmethod
-    def of(cls, entry: Sequence[Any]) -> "_SummaryEdge":
-        return cls(entry[0], entry[2], entry[3] if len(entry) > 3 else 0, (entry[4] if len(entry) > 4 else ()) or ())
 
 
 class TxNames:
@@ -165,8 +133,8 @@ def build_callee_writers(facts, extra: Sequence[str]) -> Dict[str, Writer]:
         if name in whole or not usable(name):
             continue
         for entry in entries:
-            w = _SummaryWrite.of(entry)
-            if w.in_tx or _deliberate_or_wrapped(w.flags, w.wraps, tx):
+            w = Write.of(entry)
+            if w.in_tx or _deliberate_or_wrapped(w.flags, w.wrappers or (), tx):
                 continue
             if w.model and _is_bookkeeping(w.model):
                 continue
@@ -176,9 +144,9 @@ def build_callee_writers(facts, extra: Sequence[str]) -> Dict[str, Writer]:
     called = set()
     for name, out in (summaries.get("edges") or {}).items():
         for entry in out:
-            edge = _SummaryEdge.of(entry)
+            edge = Edge.of(entry)
             called.add(edge.target)
-            if name in whole or edge.in_tx or _deliberate_or_wrapped(edge.flags, edge.wraps, tx):
+            if name in whole or edge.in_tx or _deliberate_or_wrapped(edge.flags, edge.wrappers or (), tx):
                 continue
             callers.setdefault(edge.target, []).append(name)
     work = list(found)

@@ -42,6 +42,8 @@ entries, ``CreatePath`` for the chain of calls to an exported create. Nothing ou
 
 from __future__ import annotations
 
+from backendlint.knowledge.writes import DJANGO_QUERYSET_ASYNC_WRITES, DJANGO_QUERYSET_WRITES
+
 import ast
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -62,7 +64,7 @@ _MAX_ROUNDS = 64  # safety net for the fixed point (it converges long before)
 
 _ATOMIC_NAMES = ("django.db.transaction.atomic", "django.db.transaction.Atomic")
 _GUARDED = GUARDED_CREATES | frozenset(UPSERT_METHODS)
-_DJ_WRITES = frozenset({"create", "update", "delete", "bulk_create", "bulk_update", "update_or_create", "get_or_create", "acreate", "aupdate", "adelete", "abulk_create"})
+_DJ_WRITES = DJANGO_QUERYSET_WRITES | DJANGO_QUERYSET_ASYNC_WRITES  # one table (knowledge/writes.py)
 
 # Where a write or call sits, for BL301 (the flags of writes and calls).
 IN_LOOP = 1

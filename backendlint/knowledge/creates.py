@@ -22,7 +22,8 @@ import libcst as cst
 import ast
 
 from backendlint.engine.pyast import ast_dotted
-from backendlint.knowledge.orm import SESSION_NAMES
+from backendlint.knowledge.orm import EXECUTOR_NAMES
+from backendlint.knowledge.writes import DJANGO_QUERYSET_ASYNC_WRITES, DJANGO_QUERYSET_WRITES, USER_MANAGER_CREATES
 from backendlint.knowledge.side_effects import Bindings, unwrap
 from backendlint.syntax.literals import string_literal
 from backendlint.syntax.names import dotted_name, last_of
@@ -359,11 +360,11 @@ def is_session(ctx, expr: cst.BaseExpression, bindings: Bindings) -> bool:
 
 def ast_is_session(expr: ast.AST) -> bool:
     """The ast twin of ``is_session`` for the effect summaries: the receiver's last name
-    speaks of a session or is one of ``orm.SESSION_NAMES``; it has no local bindings or
+    speaks of a session or is one of ``orm.EXECUTOR_NAMES``; it has no local bindings or
     import table to look through (so ``db`` counts only by that table)."""
     text = ast_dotted(expr) or ""
     last = _last(text).lower() if text else ""
-    return bool(last) and ("session" in last or last in SESSION_NAMES) and not last.startswith(("requests", "http"))
+    return bool(last) and ("session" in last or last in EXECUTOR_NAMES) and not last.startswith(("requests", "http"))
 
 
 _INSERT_NAMES = ("sqlalchemy.insert", "sqlalchemy.sql.insert", "sqlalchemy.sql.expression.insert", "sqlalchemy.sql.dml.insert")
@@ -454,11 +455,7 @@ def executed_insert(ctx, call: cst.Call, bindings: Bindings) -> Optional[Tuple[s
 # lookups (for duplicate checks)
 # ----------------------------------------------------------------------------------
 
-_WRITE_METHODS = frozenset(
-    {"create", "bulk_create", "update", "delete", "get_or_create", "update_or_create", "bulk_update",
-     "acreate", "abulk_create", "aupdate", "adelete", "aget_or_create", "aupdate_or_create", "create_user",
-     "create_superuser"}
-)
+_WRITE_METHODS = DJANGO_QUERYSET_WRITES | DJANGO_QUERYSET_ASYNC_WRITES | USER_MANAGER_CREATES  # knowledge/writes.py
 _CLASS_LOOKUPS = ("get_by", "get_one", "find", "find_by", "find_one", "exists", "lookup", "get_or_none", "first_by", "one_by")
 _LOOKUP_TERMINALS = {
     "exists": "bool", "aexists": "bool", "first": "instance", "afirst": "instance",

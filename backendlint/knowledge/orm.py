@@ -112,11 +112,16 @@ SA_STMT_CHAIN = frozenset(
      "inline", "ordered_values", "from_select", "with_dialect_options", "params", "bindparams",
      "where_clause", "with_hint", "cte"}
 )
+# What a receiver's name says it is (one table each; the N+1 analysis, BL201, BL301 and
+# the effect summaries all read these).
 SESSION_NAMES = frozenset(
-    {"session", "db_session", "dbsession", "sess", "db", "async_session", "session_db",
-     "db_sess", "orm_session", "sa_session", "s_session", "tx_session", "conn", "connection",
-     "db_conn", "dbconn"}
+    {"session", "sess", "db", "db_session", "dbsession", "session_", "async_session", "session_db",
+     "db_sess", "orm_session", "sa_session", "s_session", "tx_session", "dbs"}
 )
+CONNECTION_NAMES = frozenset({"conn", "connection", "con", "db_conn", "dbconn", "connection_"})
+CURSOR_NAMES = frozenset({"cursor", "cur", "c", "db_cursor"})
+# A receiver that executes statements: a SQLAlchemy session or a connection.
+EXECUTOR_NAMES = SESSION_NAMES | CONNECTION_NAMES
 HTTP_SESSION_HINTS = ("http", "request", "client", "aiohttp", "web", "api", "browser", "ws")
 NON_ORM_NAME_HINTS = ("cache", "storage", "redis", "s3", "boto", "bucket", "blob")
 # Names that, in the projects we checked, hold files or file formats rather than rows
@@ -450,7 +455,7 @@ class OrmScope:
         if lower == "cursor" or lower.endswith("_cursor") or lower in ("cur", "c_"):
             return K_CURSOR
         if self.flavour.sqlalchemy and not self.flavour.django:
-            if lower in SESSION_NAMES or lower.endswith(("_session", "_db")):
+            if lower in EXECUTOR_NAMES or lower.endswith(("_session", "_db")):
                 if any(h in lower for h in HTTP_SESSION_HINTS):
                     return K_NON_ORM
                 return K_SESSION

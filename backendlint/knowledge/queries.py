@@ -11,6 +11,9 @@ The ORM model vocabulary (relation kinds, model bases) is in ``knowledge.models`
 
 from __future__ import annotations
 
+from backendlint.knowledge.writes import DJANGO_MANAGER_WRITES
+from backendlint.knowledge.orm import CONNECTION_NAMES, CURSOR_NAMES, SESSION_NAMES  # noqa: F401 - one table each
+
 # Django QuerySet methods
 DJ_LAZY = frozenset({
     "all", "filter", "exclude", "order_by", "distinct", "annotate", "alias", "only", "defer",
@@ -21,10 +24,7 @@ DJ_LAZY = frozenset({
 DJ_ONE = frozenset({"get", "first", "last", "latest", "earliest", "aget", "afirst", "alast", "alatest", "aearliest"})
 DJ_VAL = frozenset({"count", "exists", "aggregate", "contains", "explain", "in_bulk",
                     "acount", "aexists", "aaggregate", "acontains", "ain_bulk", "aexplain"})
-DJ_WRITE = frozenset({"update", "delete", "create", "bulk_create", "bulk_update", "get_or_create",
-                      "update_or_create", "add", "remove", "set", "clear", "aupdate", "adelete",
-                      "acreate", "abulk_create", "abulk_update", "aget_or_create", "aupdate_or_create",
-                      "aadd", "aremove", "aset", "aclear"})
+DJ_WRITE = DJANGO_MANAGER_WRITES  # writes through a manager, queryset or related manager
 # SQLAlchemy Query / Select
 SA_LAZY = frozenset({
     "filter", "filter_by", "order_by", "join", "outerjoin", "limit", "offset", "group_by",
@@ -45,11 +45,6 @@ LOADERS_COLUMN = frozenset({"load_only", "defer", "undefer", "undefer_group", "w
                             "defaultload_all", "Load", "with_loader_criteria"})
 SA_LAZY_LOADS = frozenset({"select", "dynamic", "True"})
 
-# TODO(merge): unify with knowledge/orm.SESSION_NAMES (different members; the lead reconciles).
-SESSION_NAMES = frozenset({"session", "sess", "db", "db_session", "dbsession", "session_",
-                           "async_session", "orm_session", "sa_session", "dbs"})
-CURSOR_NAMES = frozenset({"cursor", "cur", "c", "db_cursor"})
-CONN_NAMES = frozenset({"conn", "connection", "con", "db_conn", "dbconn", "connection_"})
 BUILTINS = frozenset({"list", "tuple", "sorted", "set", "frozenset", "reversed", "iter", "len",
                       "bool", "any", "all", "sum", "max", "min", "next", "enumerate", "zip",
                       "dict", "filter", "map", "getattr", "hasattr", "isinstance", "str",
@@ -84,7 +79,7 @@ def cursor_like(name: str) -> bool:
 
 def connection_like(name: str) -> bool:
     """Is a lower-cased last name a DB-API connection's?"""
-    return name in CONN_NAMES or name.endswith("_conn") or name.endswith("_connection")
+    return name in CONNECTION_NAMES or name.endswith("_conn") or name.endswith("_connection")
 
 
 # Words in a loop variable or iterable's callee that say the loop walks batches

@@ -8,12 +8,8 @@ One table per concept; ``OP_METHODS`` is the union of every method name
 from it). The stdlib-ast predicate sits beside its LibCST twin (``tests/test_twins_writes.py``
 pins that they agree).
 
-Other tables of the same concept, still local to their modules (to become these):
-``queries.DJ_WRITE`` is ``DJANGO_MANAGER_WRITES`` exactly; ``effects._DJ_WRITES`` is
-``DJANGO_QUERYSET_WRITES | DJANGO_QUERYSET_ASYNC_WRITES`` without ``abulk_update``,
-``aget_or_create``, ``aupdate_or_create``; ``creates._WRITE_METHODS`` is
-``DJANGO_QUERYSET_WRITES | DJANGO_QUERYSET_ASYNC_WRITES | USER_MANAGER_CREATES`` without
-``abulk_update`` (the gaps are drift, not decisions).
+The N+1 analysis (``queries.DJ_WRITE``), the effect summaries and the create vocabulary
+build their sets from these tables (they used to keep drifted copies).
 """
 
 from __future__ import annotations
@@ -109,7 +105,7 @@ def is_batching_loop(loop: cst.CSTNode) -> bool:
     (``time.sleep``, ``asyncio.sleep``), or a call of a bare name ``sleep``
     (``from time import sleep``). A bare ``sleep`` that is not called does not count.
 
-    The effect summaries (``knowledge/effects.py``, stdlib ast) have a looser variant that
+    The effect summaries (``index/effects.py``, stdlib ast) have a looser variant that
     also counts any name spelled ``sleep`` in any case, called or not.
     """
     for node in walk(loop):

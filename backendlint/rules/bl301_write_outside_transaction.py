@@ -34,7 +34,9 @@ from backendlint.analysis.unit_of_work import CallOp, Path, Step, TooDeep, UnitO
 from backendlint.engine.rule import Option, Rule
 from backendlint.index.settings import DjangoSettingsFacts
 from backendlint.index.transactions import TransactionFacts
-from backendlint.knowledge import effects, orm, settings, side_effects, transactions
+from backendlint.analysis.calls import project_callee
+from backendlint.index import effects
+from backendlint.knowledge import orm, settings, side_effects, transactions
 from backendlint.knowledge.handlers import is_django_view_class, is_view  # shared with BL201 ("View (Django)")
 from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
 from backendlint.knowledge.paths import is_migration_path, is_test_path
@@ -369,8 +371,7 @@ class WriteOutsideTransaction(Rule):
                 return None
             if not bindings:
                 bindings.append(side_effects.local_bindings(func))
-            found = effects.handler_callee(self.ctx, call, bindings[0], class_key, self_key, func)
-            key = found[0] if found is not None else None
+            key = project_callee(self.ctx, call, bindings[0], class_key, self_key, func)
             if key is None or key not in self.callees:
                 return None
             label = f"{orm.render(call.func)}()"
