@@ -159,6 +159,10 @@ def user_configured_url(ctx, expr: Optional[cst.BaseExpression]) -> Optional[str
             text = _dotted(node)
             if text and USER_URL_WORDS.search(text):
                 return f"the URL comes from {text}"
+        elif isinstance(node, cst.SubscriptElement) and isinstance(node.slice, cst.Index):
+            key = string_literal(node.slice.value)
+            if key and USER_URL_WORDS.search(key):
+                return f"the URL comes from [{key!r}]"
     for node in walk_local(expr):
         if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
             base = node.value.value
@@ -267,7 +271,14 @@ class OutboundTimeouts(FactCollector):
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 imports.local(node.name)
-        prefix = f"{module_name}." if module_name else ""
+        # A file in a namespace package (no __init__.py) is imported by its path from the
+        # root ("app.http") but named by its directory ("http"): key it both ways.
+        by_path = relpath[:-3].replace("/", ".") if relpath.endswith(".py") else ""
+        if by_path.endswith(".__init__"):
+            by_path = by_path[: -len(".__init__")]
+        prefixes = [f"{module_name}." if module_name else ""]
+        if by_path and by_path != module_name:
+            prefixes.append(by_path + ".")
         lines = source.splitlines()
         part: Dict[str, Any] = {}
 
@@ -282,18 +293,20 @@ class OutboundTimeouts(FactCollector):
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
                 if mentions_timeout(text_of(node)):
-                    timeout_classes.append(prefix + node.name)
+                    timeout_classes.extend(prefix + node.name for prefix in prefixes)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 if _returns_session(node, is_session_ctor):
-                    factories[prefix + node.name] = mentions_timeout(text_of(node))
+                    for prefix in prefixes:
+                        factories[prefix + node.name] = mentions_timeout(text_of(node))
                 for dec in node.decorator_list:
                     if isinstance(dec, ast.Call) and any(k.arg in CELERY_TASK_LIMITS for k in dec.keywords):
-                        capped.append(prefix + node.name)
+                        capped.extend(prefix + node.name for prefix in prefixes)
             elif isinstance(node, (ast.Assign, ast.AnnAssign)) and is_session_ctor(node.value):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for t in targets:
                     if isinstance(t, ast.Name):
-                        instances[prefix + t.id] = False
+                        for prefix in prefixes:
+                            instances[prefix + t.id] = False
         if not is_test_path(relpath) and "setdefaulttimeout" in source:
             for call in nodes_of(tree, (ast.Call,)):
                 if imports.resolve(ast_dotted(call.func)) == "socket.setdefaulttimeout" and not (
