@@ -65,11 +65,15 @@ class MissingTimeout(Rule):
     )
 
     @classmethod
+    def prefilter_tokens(cls, options=None):
+        """The client words, and the last name of each ``extra-clients`` entry (a file
+        calls ``call_api`` imported from ``shop.api``, never ``shop.api.call_api``)."""
+        extra = [e.rsplit(".", 1)[-1] for e in cls.typed(options).extra_clients if e]
+        return tuple(cls.requires) + tuple(extra)
+
+    @classmethod
     def prefilter_names(cls, facts, options=None):
-        names = set(tk.sessions(facts).names())
-        for entry in cls.typed(options).extra_clients:
-            names.add(entry.rsplit(".", 1)[-1])
-        return frozenset(names)
+        return frozenset(tk.sessions(facts).names())
 
     @classmethod
     def prepare(cls, facts, options=None) -> None:
