@@ -195,6 +195,17 @@ def test_session_given_a_timeout_where_it_is_built(tmp_path):
             t = requests.Session()
             t.request = functools.partial(t.request, timeout=5)
             t.get(url)
+
+        class Client:
+            def __init__(self):
+                self.session = requests.Session()
+                self.session.mount("https://", TimeoutHTTPAdapter(timeout=5))
+                self.other = requests.Session()
+                self.other.mount("https://", HTTPAdapter(max_retries=3))
+
+            def fetch(self, url):
+                self.session.get(url)
+                self.other.get(url)  # !medium
     """)
 
 

@@ -36,7 +36,7 @@ from backendlint.knowledge.contexts import REQUEST, TASK
 from backendlint.syntax.calls import CallArgs
 from backendlint.syntax.literals import is_none
 from backendlint.syntax.names import dotted_name
-from backendlint.syntax.walk import walk_local
+from backendlint.syntax.walk import walk, walk_local
 
 # Receiver kinds.
 _REQUESTS = "requests"
@@ -294,7 +294,8 @@ class MissingTimeout(Rule):
             table = self._classes.get(id(cls))
             if table is None:
                 table = self._classes[id(cls)] = tk.class_attribute_bindings(cls)
-            return self._any(table.get(expr.attr.value, ()), depth, fine_names=())
+                self._fine[id(cls)] = _timeout_configured(cls, attributes=True)
+            return self._any(table.get(expr.attr.value, ()), depth, self._fine.get(id(cls), ()), expr.attr.value)
         return None
 
     def _name(self, expr: cst.Name, depth: int) -> Optional[Tuple[str, str, bool]]:
@@ -364,22 +365,32 @@ def _params(fn: cst.FunctionDef) -> set:
     return names
 
 
-def _timeout_configured(scope: cst.CSTNode) -> set:
+def _timeout_configured(scope: cst.CSTNode, attributes: bool = False) -> set:
     """Names of sessions given a default timeout in this scope: ``s.mount(prefix, adapter)``
-    with an adapter whose code mentions a timeout, ``s.request = partial(..., timeout=...)``."""
+    with an adapter whose code mentions a timeout, ``s.request = partial(..., timeout=...)``.
+    ``attributes``: the names of ``self.<attr>`` sessions instead, anywhere in a class."""
     out = set()
     module = cst.Module([])
-    for node in walk_local(scope):
+
+    def held(receiver: cst.CSTNode) -> Optional[str]:
+        if attributes:
+            if isinstance(receiver, cst.Attribute) and isinstance(receiver.value, cst.Name):
+                return receiver.attr.value
+            return None
+        return receiver.value if isinstance(receiver, cst.Name) else None
+
+    for node in (walk(scope) if attributes else walk_local(scope)):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "mount":
-            receiver = node.func.value
-            if isinstance(receiver, cst.Name) and any(tk.mentions_timeout(module.code_for_node(a.value)) for a in node.args):
-                out.add(receiver.value)
+            name = held(node.func.value)
+            if name and any(tk.mentions_timeout(module.code_for_node(a.value)) for a in node.args):
+                out.add(name)
         elif isinstance(node, cst.Assign):
             for t in node.targets:
                 target = t.target
-                if (isinstance(target, cst.Attribute) and target.attr.value in ("request", "send")
-                        and isinstance(target.value, cst.Name)):
-                    out.add(target.value.value)
+                if isinstance(target, cst.Attribute) and target.attr.value in ("request", "send"):
+                    name = held(target.value)
+                    if name:
+                        out.add(name)
     return out
 
 
