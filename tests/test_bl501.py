@@ -183,6 +183,22 @@ def test_project_session_subclass_and_factory(tmp_path):
     })
 
 
+def test_third_party_sessions_are_requests_sessions(tmp_path):
+    check(tmp_path, """\
+        from requests_oauthlib import OAuth2Session
+        from requests_cache import CachedSession
+
+        def fetch(url, client):
+            oauth = OAuth2Session(client=client)
+            oauth.fetch_token(token_url=url)
+            oauth.post(url, json={})  # !medium
+            oauth.get(url, timeout=5)
+            CachedSession("cache").get(url)  # !medium
+    """)
+    found = diags(tmp_path / "m", "from requests_oauthlib import OAuth2Session\n\ndef f(u):\n    OAuth2Session().get(u)\n")
+    assert "on an OAuth2Session (a requests.Session subclass" in found[0].message
+
+
 def test_session_given_a_timeout_where_it_is_built(tmp_path):
     check(tmp_path, """\
         import functools
@@ -406,6 +422,11 @@ def test_tasks_high_for_user_configured_urls(tmp_path):
             requests.post(payload["callback_url"])  # !high
             requests.post("https://status.example.com/ping")  # !medium
             requests.post(settings.STATUS_URL)  # !medium
+            endpoint = Endpoint.objects.get(pk=1)
+            requests.get(endpoint.base_url + "/ping")  # !high
+            response = requests.get("https://api.example.com/page/1", timeout=5)
+            requests.get(response.next_url)  # !medium
+            requests.get(endpoint.name)  # !medium
     """)
 
 

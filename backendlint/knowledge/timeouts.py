@@ -53,6 +53,17 @@ REQUESTS_FUNCS = frozenset(
 )
 REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session",
                                "requests.sessions.session"})
+# Sessions of other libraries that subclass ``requests.Session`` and add no default
+# timeout (requests-oauthlib, authlib's ``default_timeout=None``, requests-cache,
+# requests-toolbelt).
+THIRD_PARTY_SESSIONS = frozenset({
+    "requests_oauthlib.OAuth2Session", "requests_oauthlib.OAuth1Session",
+    "requests_oauthlib.oauth2_session.OAuth2Session", "requests_oauthlib.oauth1_session.OAuth1Session",
+    "authlib.integrations.requests_client.OAuth2Session", "authlib.integrations.requests_client.OAuth1Session",
+    "requests_cache.CachedSession", "requests_cache.session.CachedSession",
+    "requests_toolbelt.sessions.BaseUrlSession",
+})
+ALL_SESSIONS = REQUESTS_SESSIONS | THIRD_PARTY_SESSIONS
 # Methods of a Session that send (``send`` takes ``timeout=`` too).
 SESSION_METHODS = frozenset(REQUESTS_METHODS + ("send",))
 # ``Session.request(method, url, params, data, headers, cookies, files, auth, timeout, ...)``
@@ -164,12 +175,17 @@ def user_configured_url(ctx, expr: Optional[cst.BaseExpression]) -> Optional[str
             if key and USER_URL_WORDS.search(key):
                 return f"the URL comes from [{key!r}]"
     for node in walk_local(expr):
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and _URL_FIELD.search(node.attr.value):
             base = node.value.value
-            if base in _NOT_ROWS or base.isupper() or ctx.qualified(node.value):
-                continue  # configuration, a module, a constant
-            return f"the URL is an attribute of {base} (a stored row)"
+            if base in _NOT_ROWS or base.isupper() or _RESPONSES.match(base) or ctx.qualified(node.value):
+                continue  # configuration, a module, a constant, the previous response
+            return f"the URL is {base}.{node.attr.value} (a stored row)"
     return None
+
+
+# Fields of a row that hold where to connect; objects that are responses, not rows.
+_URL_FIELD = re.compile(r"url|uri|endpoint|host|domain|address|server", re.IGNORECASE)
+_RESPONSES = re.compile(r"^(r|res|resp|response|result|data|page|json|body|link|links)$|_(response|resp|result)$")
 
 
 def _dotted(node: cst.CSTNode) -> Optional[str]:
@@ -287,7 +303,7 @@ class OutboundTimeouts(FactCollector):
             return "\n".join(lines[node.lineno - 1:end])
 
         def is_session_ctor(value: Optional[ast.AST]) -> bool:
-            return isinstance(value, ast.Call) and imports.resolve(ast_dotted(value.func)) in REQUESTS_SESSIONS
+            return isinstance(value, ast.Call) and imports.resolve(ast_dotted(value.func)) in ALL_SESSIONS
 
         timeout_classes, factories, instances, capped = [], {}, {}, []
         for node in tree.body:
@@ -408,7 +424,7 @@ class Sessions:
             if cls in seen:
                 continue
             seen.add(cls)
-            if cls in REQUESTS_SESSIONS:
+            if cls in ALL_SESSIONS:
                 found = True
                 continue
             if cls not in self.classes:

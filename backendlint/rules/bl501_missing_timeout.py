@@ -139,13 +139,14 @@ class MissingTimeout(Rule):
         elif session == "requests.Session":
             what = f"{shown} on a requests.Session (which has no default timeout)"
         elif session:
-            what = f"{shown} on a {session} (a requests.Session whose code sets no default timeout)"
+            article = "an" if session[:1].lower() in "aeiou" else "a"
+            what = f"{shown} on {article} {session} (a requests.Session subclass with no default timeout)"
         else:
             what = shown
         problem = "passes timeout=None" if given else "has no timeout"
         hang = ("requests waits forever for a server that accepts the connection and never answers"
                 if not extra else "the call can wait forever for a server that never answers")
-        message = f"{what} {problem}: {hang}, holding this worker"
+        message = f"{what} {problem}: {hang}"
         url = self._url(node, 1 if qualified.endswith(".request") and not extra else 0)
         self._report(node, message, f"pass {tk.REQUESTS_FIX} (connect, read seconds)", url, blocking=True)
 
@@ -161,8 +162,7 @@ class MissingTimeout(Rule):
         family = qualified.split(".", 1)[0]
         hang = tk.STDLIB_HANG.get(family, tk.STDLIB_HANG_DEFAULT)
         problem = "passes timeout=None" if given else "is called without timeout"
-        message = (f"{client.label} {problem}: {hang} (the socket default is no timeout), "
-                   f"holding this worker")
+        message = f"{client.label} {problem}: {hang} (the socket default is no timeout)"
         url = self._url(node, client.host_position) if client.host_position is not None else None
         self._report(node, message, client.fix, url, blocking=True)
 
@@ -200,6 +200,8 @@ class MissingTimeout(Rule):
                 blocking: bool, deliberate: bool = False) -> None:
         context = context_of(self.ctx)
         in_async = blocking and self._in_async_def()
+        if blocking:
+            message += ", holding this worker" if context.name in (REQUEST, TASK) else ", and its caller with it"
         if in_async:
             message += ("; inside async def it also freezes the event loop, and every other request "
                         "served by it waits too")
@@ -337,6 +339,8 @@ class MissingTimeout(Rule):
         qualified = self.ctx.qualified_callee(call) or ""
         if qualified in tk.REQUESTS_SESSIONS:
             return (_REQUESTS, "requests.Session", False)
+        if qualified in tk.THIRD_PARTY_SESSIONS:
+            return (_REQUESTS, qualified.rsplit(".", 1)[-1], False)
         if qualified in tk.HTTPX_CLIENTS:
             return (_HTTPX, qualified, False)
         if not qualified:
