@@ -153,11 +153,11 @@ def test_word_patterns_mean_what_their_readable_spelling_says(code, readable):
     "import requests\nrequests.get(url)\n",
     "import requests as rq\n",
     "from urllib.request import urlopen\n",
-    "from urllib import request\n",
+    "from urllib import request\nrequest.urlopen(url)\n",
     "import smtplib\n",
     "from http.client import HTTPSConnection\n",
-    "import http.client\n",
-    "import socket\n",
+    "import http.client\nhttp.client.HTTPConnection(host)\n",
+    "import socket\nsocket.create_connection((host, 80))\n",
     "import ftplib\n",
     "import imaplib\n",
     "import poplib\n",
@@ -175,6 +175,10 @@ def test_bl501_admits_every_client_import(source):
     "session.get(url)\n",
     "timeout = 30\n",
     "URL = 'https://example.com/api'\n",
+    "from urllib.parse import urlencode\n",
+    "import http.client\nstatus = http.client.OK\n",
+    "class Feed(AsyncWebsocketConsumer):\n    pass\n",
+    "import aiohttp\n",  # only ClientTimeout() is checked: its default session timeout is fine
 ])
 def test_bl501_skips_files_without_a_client(source):
     from backendlint.rules.bl501_missing_timeout import MissingTimeout

@@ -47,12 +47,14 @@ class MissingTimeout(Rule):
     code = "BL501"
     name = "missing-timeout"
     summary = "Outbound network call that can block forever: no timeout, or timeout=None"
-    # Every client is imported under a name that contains one of these (``requests``,
-    # ``urllib.request``, ``smtplib``, ``http.client``/``httpx``/``httplib``, ``socket``,
-    # ``ftplib``, ``imaplib``, ``poplib``, ``aiohttp``); a project session, factory or
-    # client from another module is admitted through ``prefilter_names``.
-    requires = ("requests", "urllib", "urlopen", "smtplib", "http.client", "httpx", "HTTPConnection",
-                "HTTPSConnection", "socket", "ftplib", "imaplib", "poplib", "aiohttp", "ClientTimeout")
+    # Every finding names the client's module in an import (``requests``, ``smtplib``,
+    # ``ftplib``, ``imaplib``, ``poplib``, ``httpx``) or the API itself (``urlopen``,
+    # ``HTTPConnection``/``HTTPSConnection``, ``create_connection``, ``ClientTimeout``):
+    # not "urllib" (``urllib.parse`` is everywhere) nor "socket" (websockets). A project
+    # session, factory or client from another module is admitted through
+    # ``prefilter_names`` / ``extra-clients``.
+    requires = ("requests", "smtplib", "ftplib", "imaplib", "poplib", "httpx", "urlopen", "HTTPConnection",
+                "HTTPSConnection", "create_connection", "ClientTimeout")
     facts = contexts.FACTS + (tk.FACT_KIND,)
     options = (
         Option(
