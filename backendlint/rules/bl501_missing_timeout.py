@@ -229,8 +229,12 @@ class MissingTimeout(Rule):
         self.report(node, f"{message}; {fix}", **result.as_report())
 
     def _cap(self, context) -> Optional[str]:
+        """Why the call is bounded from the outside: an async cap around it in its function
+        (looking through lambdas: ``wait_for(loop.run_in_executor(None, lambda: ...))``),
+        a Celery time limit on its task (its own, or the task it is called from), or a
+        global one."""
         for ancestor in reversed(self.ctx.stack):
-            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)) and not _is_lambda_in_cap(ancestor, self.ctx):
+            if isinstance(ancestor, cst.FunctionDef):
                 break
             call = None
             if isinstance(ancestor, cst.Call):
@@ -417,8 +421,3 @@ def _no_limit_httpx(ctx, value: Optional[cst.BaseExpression]) -> bool:
         return len(value.args) == 1 and value.args[0].keyword is None and not value.args[0].star and is_none(value.args[0].value)
     return False
 
-
-def _is_lambda_in_cap(node, ctx) -> bool:
-    """A lambda passed straight into a cap (``wait_for(loop.run_in_executor(None, lambda:
-    ...))``) is still bounded by it."""
-    return isinstance(node, cst.Lambda)
