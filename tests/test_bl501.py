@@ -290,6 +290,8 @@ def test_stdlib_clients(tmp_path):
             socket.create_connection((host, 80))  # !medium
             socket.create_connection((host, 80), 5)
             ftplib.FTP(host)  # !medium
+            ftp = ftplib.FTP()
+            ftp.connect(host, 21, timeout=30)
             imaplib.IMAP4_SSL(host)  # !medium
             poplib.POP3(host, 110, 30)
     """)

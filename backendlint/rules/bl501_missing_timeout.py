@@ -162,6 +162,8 @@ class MissingTimeout(Rule):
         if self.sessions.setdefaulttimeout and not given:
             return  # socket.setdefaulttimeout() bounds the standard library's sockets
         family = qualified.split(".", 1)[0]
+        if family == "ftplib" and not args.positional and "host" not in args.keywords:
+            return  # FTP() connects later: ftp.connect(host, timeout=...) takes its own
         hang = tk.STDLIB_HANG.get(family, tk.STDLIB_HANG_DEFAULT)
         problem = "passes timeout=None" if given else "is called without timeout"
         message = f"{client.label} {problem}: {hang} (the socket default is no timeout)"
