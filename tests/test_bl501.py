@@ -435,6 +435,7 @@ def test_tasks_high_for_user_configured_urls(tmp_path):
 def test_low_for_localhost_and_known_caps(tmp_path):
     check(tmp_path, """\
         import asyncio
+        import aiohttp
         import httpx
         import requests
         from celery import shared_task
@@ -457,6 +458,12 @@ def test_low_for_localhost_and_known_caps(tmp_path):
             async with httpx.AsyncClient(timeout=None) as c:  # !low
                 await asyncio.wait_for(c.get(url), 10)
             await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, lambda: requests.get(url)), 10)  # !low
+
+        async def bounded_block(url):
+            async with asyncio.timeout(30):
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout()) as s:  # !low
+                    await s.get(url)
+            aiohttp.ClientTimeout()  # !medium
     """)
 
 
