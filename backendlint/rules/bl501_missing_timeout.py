@@ -205,7 +205,7 @@ class MissingTimeout(Rule):
         context = context_of(self.ctx)
         in_async = blocking and self._in_async_def()
         if blocking:
-            message += ", holding this worker" if context.name in (REQUEST, TASK) else ", and its caller with it"
+            message += ", holding this worker" if context.name in (REQUEST, TASK) else ", and so does its caller"
         if in_async:
             message += ("; inside async def it also freezes the event loop, and every other request "
                         "served by it waits too")
