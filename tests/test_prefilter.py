@@ -147,3 +147,48 @@ def test_word_patterns_mean_what_their_readable_spelling_says(code, readable):
             for after in around:
                 text = f"{before}{word}{after}"
                 assert bool(pattern.search(text)) == bool(re.search(readable, text)), text
+
+
+@pytest.mark.parametrize("source", [
+    "import requests\nrequests.get(url)\n",
+    "import requests as rq\n",
+    "from urllib.request import urlopen\n",
+    "from urllib import request\nrequest.urlopen(url)\n",
+    "import smtplib\n",
+    "from http.client import HTTPSConnection\n",
+    "import http.client\nhttp.client.HTTPConnection(host)\n",
+    "import socket\nsocket.create_connection((host, 80))\n",
+    "import ftplib\n",
+    "import imaplib\n",
+    "import poplib\n",
+    "import httpx\n",
+    "from aiohttp import ClientTimeout\n",
+])
+def test_bl501_admits_every_client_import(source):
+    from backendlint.rules.bl501_missing_timeout import MissingTimeout
+
+    assert admitted(MissingTimeout, source)
+
+
+@pytest.mark.parametrize("source", [
+    "from django.http import HttpResponse, HttpResponseRedirect\n",
+    "session.get(url)\n",
+    "timeout = 30\n",
+    "URL = 'https://example.com/api'\n",
+    "from urllib.parse import urlencode\n",
+    "import http.client\nstatus = http.client.OK\n",
+    "class Feed(AsyncWebsocketConsumer):\n    pass\n",
+    "import aiohttp\n",  # only ClientTimeout() is checked: its default session timeout is fine
+])
+def test_bl501_skips_files_without_a_client(source):
+    from backendlint.rules.bl501_missing_timeout import MissingTimeout
+
+    assert not admitted(MissingTimeout, source)
+
+
+def test_bl501_admits_extra_clients_by_their_last_name():
+    from backendlint.rules.bl501_missing_timeout import MissingTimeout
+
+    source = "from shop.api import call_api\ncall_api('/x')\n"
+    assert not admitted(MissingTimeout, source)
+    assert admitted(MissingTimeout, source, {"extra-clients": ["shop.api.call_api"]})
