@@ -31,6 +31,7 @@ from backendlint.analysis import contexts
 from backendlint.analysis.contexts import context_map, context_of, unit_key
 from backendlint.analysis.severity import rank
 from backendlint.engine.rule import Option, Rule
+from backendlint.index import timeouts as project_timeouts
 from backendlint.knowledge import timeouts as tk
 from backendlint.knowledge.contexts import REQUEST, TASK
 from backendlint.syntax.calls import CallArgs
@@ -75,17 +76,17 @@ class MissingTimeout(Rule):
 
     @classmethod
     def prefilter_names(cls, facts, options=None):
-        return frozenset(tk.sessions(facts).names())
+        return frozenset(project_timeouts.sessions(facts).names())
 
     @classmethod
     def prepare(cls, facts, options=None) -> None:
         context_map(facts)
-        tk.sessions(facts)
+        project_timeouts.sessions(facts)
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
         self.extra = tuple(self.opts.extra_clients)
-        self.sessions = tk.sessions(ctx.facts)
+        self.sessions = project_timeouts.sessions(ctx.facts)
         self._scopes: Dict[int, Dict[str, List[cst.BaseExpression]]] = {}
         self._fine: Dict[int, set] = {}
         self._classes: Dict[int, Dict[str, List[cst.BaseExpression]]] = {}
