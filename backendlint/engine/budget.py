@@ -22,8 +22,10 @@ T = TypeVar("T")
 J = TypeVar("J")
 
 
-class FileTimeout(Exception):
-    """Raised in the checking thread when its file is over the time budget."""
+class FileTimeout(BaseException):
+    """Raised in the checking thread when its file is over the time budget. A
+    BaseException, as KeyboardInterrupt is: the engine's ``except Exception`` around each
+    rule (a crash is BL999) must not catch it."""
 
 
 class _Clock:

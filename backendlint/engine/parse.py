@@ -229,45 +229,78 @@ def ast_parse(source: str, target=None):
             return ast.parse(source), error
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
-    tree = _ast_of_newer_grammar(source)
-    if tree is None:
+    readable, tree = _ast_of_newer_grammar(source)
+    if not readable:
         return None, error
-    # The file needs a newer grammar than this Python's: an error only if the target
-    # is this Python or older (it was parsed with the target's feature version).
+    # The file needs a newer grammar than this Python's (LibCST reads it; a PEP 701
+    # f-string, say, leaves no statement to blank, and no tree): an error only if the
+    # target is this Python or older (it was parsed with the target's feature version).
     return tree, (error if target is not None and target <= RUNNING else None)
 
 
 def _ast_of_newer_grammar(source: str):
-    """The ``ast`` of ``source`` with the statements of newer grammars blanked out, or
-    None when LibCST does not parse it either or what is left still fails."""
+    """``(readable, tree)``: whether the file is valid in a newer grammar (LibCST parses
+    it and, with the statements of newer grammars blanked out, ``ast`` parses the rest,
+    or nothing can be blanked), and the ``ast`` of the rest (None if none)."""
     import libcst as cst
     from libcst.metadata import MetadataWrapper, PositionProvider
 
     try:
         module = on_big_stack(_parse_module_unvalidated, source)
     except Exception:  # noqa: BLE001 - not parseable by LibCST either
-        return None
+        return False, None
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     try:
         positions = wrapper.resolve(PositionProvider)
     except Exception:  # noqa: BLE001
-        return None
+        return True, None
     lines = source.splitlines(keepends=True)
     edits = []  # (start (line, col), end (line, col), replacement kind)
+    statements = []  # (start, end) of every statement, for errors with no known node
     for node, pos in positions.items():
         start = (pos.start.line, pos.start.column)
         end = (pos.end.line, pos.end.column)
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            statements.append((start, end))
         if isinstance(node, (cst.TypeAlias, cst.Match)):
             edits.append((start, end, "pass"))
         elif isinstance(node, cst.TypeParameters):
             edits.append((start, end, ""))
         elif isinstance(node, cst.ExceptStarHandler):
             edits.append((start, end, "star"))
-    if not edits:
-        return None
+    chars = [list(line) for line in lines]
+    _blank(chars, edits)
+    # Other syntax of newer grammars (a PEP 701 f-string, say): the innermost statement
+    # on the line the standard parser stops at is blanked, a few times at most.
+    for _ in range(20):
+        try:
+            return True, ast.parse("".join("".join(row) for row in chars))
+        except SyntaxError as err:
+            line = err.lineno or 0
+        except (ValueError, RecursionError, MemoryError):
+            return True, None
+        around = [(start, end) for start, end in statements if start[0] <= line <= end[0]]
+        if not around:
+            return True, None
+        start, end = min(around, key=lambda se: (se[1][0] - se[0][0], -se[0][0]))
+        text = "".join("".join(row) for row in chars[start[0] - 1 : end[0]])
+        if not _FSTRING.search(text):
+            return False, None  # no newer syntax known there: a real syntax error
+        if all(ch in " \t\r\n" for ch in chars[start[0] - 1][start[1] : start[1] + 4]):
+            return True, None  # blanked already: no progress
+        _blank(chars, [(start, end, "pass")])
+    return True, None
+
+
+# PEP 701 f-strings (3.12: nested quotes, backslashes, comments) have no node of
+# their own: a statement the standard parser refuses is blanked only if it has one.
+_FSTRING = re.compile(r"(?<![\w])(?:[fF][rR]?|[rR][fF])['\"]")
+
+
+def _blank(chars, edits) -> None:
+    """Apply ``(start, end, kind)`` edits to the rows of characters, in place."""
     # outermost first; nested edits inside a blanked statement are dropped
     edits.sort()
-    chars = [list(line) for line in lines]
     done_until = (0, 0)
     for start, end, kind in edits:
         if kind in ("pass", "") and start < done_until:
@@ -291,10 +324,6 @@ def _ast_of_newer_grammar(source: str):
         if kind == "pass":
             chars[l1 - 1][c1 : c1 + 4] = list("pass")
         done_until = max(done_until, end)
-    try:
-        return ast.parse("".join("".join(row) for row in chars))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
 
 
 def parse_target(value: str):

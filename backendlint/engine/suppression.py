@@ -49,6 +49,9 @@ def is_suppressed(line_text: str, code: str) -> bool:
 
 
 
+_OURS = re.compile(r"BL[0-9]+", re.IGNORECASE)  # not BLE001 (flake8-blind-except)
+
+
 def unknown_noqa_codes(source: str, known) -> List[Tuple[int, str]]:
     """(line, code) of each ``BL`` code in a ``# noqa:`` comment that names no rule
     (a typo such as ``BL99x`` would silently suppress nothing). Codes of other linters
@@ -61,6 +64,6 @@ def unknown_noqa_codes(source: str, known) -> List[Tuple[int, str]]:
         if not codes:
             continue
         for code in re.split(r"[,\s]+", codes.strip()):
-            if code.upper().startswith("BL") and code.upper() not in known:
+            if _OURS.fullmatch(code) and code.upper() not in known:
                 out.append((source.count("\n", 0, match.start()) + 1, code))
     return out
