@@ -8,6 +8,15 @@ it with ``backendlint check --no-cache`` (in a child process, ``max-file-size`` 
 and prints the seconds and the microseconds per function for each N. With linear work
 the time per function stays flat; a whole-source scan done once per function or per
 finding makes it grow with N. A number, never an assertion.
+
+Every function here has a finding, so the figure is dominated by locating findings
+(code generation of each function), far above the usual lines per second. The 100,000
+functions file is 11 MiB: its LibCST tree needs about 3 GB of memory.
+
+Measured (2 shared cores, Python 3.11, ms per function at 1k / 10k / 30k functions):
+before issue #22 4.2 / 9.7 / - (a whole-source scan per function and per finding),
+after 2.2 / 2.5 / 4.0 (what still grows at 30k is the memory of a 1 GB tree; no
+per-call cost in the profile grows with N).
 """
 
 from __future__ import annotations
