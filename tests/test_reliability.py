@@ -364,3 +364,16 @@ def test_positions_count_newlines_once_per_file():
     for stmt in module.body:
         positions(module, [(stmt.name, stmt, ())], source, memo)
     assert Counted.calls <= 2  # "\r" and "\r\n", once per file (not per call)
+
+
+def test_cached_noqa_warnings_name_the_file_as_this_run_shows_it(tmp_path):
+    root = project(tmp_path, {"pkg/a.py": "y = 2  # noqa: BL990\n"})
+    check(root, cache=True)
+    cwd = os.getcwd()
+    os.chdir(root / "pkg")
+    try:
+        again = run([Path("a.py")], Config(base=root), RunOptions(jobs=1, use_cache=True))
+    finally:
+        os.chdir(cwd)
+    assert again.cache_hits == 1
+    assert [w.split(" ", 1)[0] for w in again.warnings if "noqa" in w] == ["a.py:1:"]

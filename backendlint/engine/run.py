@@ -387,7 +387,7 @@ def _cache_lookup(store: Store, job: FileJob, facts_digest: str) -> Optional[Tup
         return [
             Diagnostic(path=job.display, **{k: v for k, v in d.items() if k != "path"})
             for d in entry.get("diags", [])
-        ], [n for n in notes if isinstance(n, str)] if isinstance(notes, list) else []
+        ], [job.display + n for n in notes if isinstance(n, str)] if isinstance(notes, list) else []
     except (TypeError, AttributeError):
         return None
 
@@ -406,7 +406,8 @@ def _cache_store(store: Store, job: FileJob, digest: str, facts_digest: str, dia
             "facts": facts_digest,
             "module": job.module_name,
             "diags": [{k: v for k, v in d.to_dict().items() if k != "path"} for d in diags],
-            **({"notes": list(notes)} if notes else {}),
+            # warnings about the file, without its displayed path (the cwd may change)
+            **({"notes": [n[len(job.display):] for n in notes if n.startswith(job.display)]} if notes else {}),
         },
     )
 
