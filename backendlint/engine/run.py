@@ -126,7 +126,10 @@ def worker_count(wanted: Optional[int], files: int, warnings: List[str]) -> int:
         return max(1, min(cores, files))
     cap = max(1, min(files, cores * JOBS_PER_CORE))
     if wanted > cores * JOBS_PER_CORE:
-        warnings.append(f"--jobs {wanted} is more than {JOBS_PER_CORE} per core ({cores} cores): using {min(wanted, cap)}")
+        warnings.append(
+            f"--jobs {wanted} is more than {JOBS_PER_CORE} per core ({cores} cores): using at most "
+            f"{min(wanted, cap)} worker processes, and no more than there are files to check"
+        )
     return max(1, min(wanted, cap))
 
 
