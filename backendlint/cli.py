@@ -83,6 +83,7 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only: no summary line, no warnings.")
 @click.option("--force-exclude", is_flag=True, help="Apply exclusions to files named on the command line too (for pre-commit).")
 @click.option("--stdin-filename", type=str, default=None, help="The name of the file whose source is read from standard input (path '-').")
+@click.option("--target-version", type=str, default=None, help="The Python version whose grammar the files must parse with: py39 ... py313 (default: the newest known).")
 @click.option("--no-prefilter", is_flag=True, hidden=True, help="Parse every file, even those no rule can fire on (for testing).")
 def check(
     paths: Tuple[str, ...],
@@ -100,6 +101,7 @@ def check(
     quiet: bool,
     force_exclude: bool,
     stdin_filename: Optional[str],
+    target_version: Optional[str],
     no_prefilter: bool,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory)."""
@@ -109,12 +111,24 @@ def check(
     from backendlint.engine.run import RunOptions, run
     from backendlint.reporting import FORMATTERS, statistics as format_statistics
 
+    if stdin_filename is not None and not paths:
+        paths = ("-",)  # as ruff: --stdin-filename alone reads standard input
     path_list = list(paths) or ["."]
     stdin_source = None
-    if path_list == ["-"]:
-        stdin_source = sys.stdin.read()
-    elif "-" in path_list:
+    if "-" in path_list and path_list != ["-"]:
         _fail("'-' (standard input) cannot be combined with other paths")
+    if stdin_filename is not None and path_list != ["-"]:
+        _fail("--stdin-filename names the source read from standard input: give the path '-' (or no path), not files to check")
+    if target_version is not None:
+        from backendlint.engine.config import check_target_version
+
+        try:
+            check_target_version(target_version, "--target-version")
+        except ConfigError as exc:
+            _fail(str(exc))
+    if path_list == ["-"]:
+        # Bytes, decoded exactly as files are (BOM, PEP 263 coding cookie) by the run.
+        stdin_source = sys.stdin.buffer.read()
 
     try:
         if config_path:
@@ -144,6 +158,7 @@ def check(
         stdin_source=stdin_source,
         stdin_filename=stdin_filename,
         prefilter=not no_prefilter,
+        target_version=target_version,
     )
     result = run([Path(p) for p in path_list] if stdin_source is None else [], config, options)
 
@@ -159,7 +174,7 @@ def check(
     diags, hidden = split_by_severity(result.diagnostics, threshold)
     fmt = output_format or "full"
     if statistics:
-        text = format_statistics(diags)
+        text = format_statistics(diags, fmt)
     else:
         enabled = result.rules
         color = fmt == "full" and output_file is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -168,7 +183,9 @@ def check(
     errors = [d for d in diags if d.is_error]
     if fmt in ("full", "concise") and not quiet and not statistics:
         files = f"{result.files_checked} {'file' if result.files_checked == 1 else 'files'} checked"
-        if diags:
+        if result.errors and not diags:
+            pass  # not "All checks passed!": some paths were not checked (errors above)
+        elif diags:
             text += f"Found {len(diags)} {'problem' if len(diags) == 1 else 'problems'} in {files}.\n"
         else:
             text += f"All checks passed! ({files})\n"

@@ -736,13 +736,14 @@ def test_fact_driven_prefilter_admits_files_naming_project_functions(tmp_path, m
         {
             "lib.py": "def place_order():\n    pass\n",
             "view.py": "from lib import place_order\n\nplace_order()\n",
-            # Only a longer identifier containing the name: not admitted, not parsed.
+            # Only a longer identifier containing the name: not admitted, not parsed
+            # by LibCST; its syntax error is still reported (issue #22).
             "other.py": "place_orders = 1\nplace_orders(\n",
             "more.py": "x = 1\n" * 300,
         },
     )
     got = [(d.path, d.line, d.code) for d in check(root, jobs=jobs).diagnostics]
-    assert got == [("view.py", 3, "BL903")]
+    assert got == [("other.py", 2, "BL000"), ("view.py", 3, "BL903")]
 
 
 class BrokenNames(CallsProjectFunction):
@@ -792,16 +793,24 @@ def test_word_pattern_and_path_skip_decide_what_is_parsed(tmp_path, monkeypatch)
         tmp_path,
         {
             "a.py": "zap()\n",
-            # Neither is parsed, so their syntax errors go unseen: "zapper" is not the
-            # word, and no chosen rule looks at tests.
+            # Neither is parsed by LibCST: "zapper" is not the word, and no chosen rule
+            # looks at tests. Their syntax errors are still reported (issue #22), from
+            # the standard parser.
             "b.py": "zapper = 1\nzapper(\n",
             "tests/test_a.py": "zap()\ndef (:\n",
         },
     )
+    from backendlint.engine import checker
+
+    parsed = []
+    real = checker.parse
+    monkeypatch.setattr(checker, "parse", lambda source: parsed.append(source) or real(source))
     got = [(d.path, d.code) for d in check(root).diagnostics]
-    assert got == [("a.py", "BL904")]
+    assert got == [("a.py", "BL904"), ("b.py", "BL000"), ("tests/test_a.py", "BL000")]
+    assert parsed == ["zap()\n"]
     unfiltered = [(d.path, d.code) for d in check(root, prefilter=False).diagnostics]
-    assert unfiltered == [("a.py", "BL904"), ("b.py", "BL000"), ("tests/test_a.py", "BL000")]
+    assert unfiltered == got
+    assert len(parsed) == 4
 
 
 # -- the collectors' ast walks ------------------------------------------------------------

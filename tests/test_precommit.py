@@ -56,3 +56,42 @@ def test_hook_fails_on_a_finding_and_passes_on_clean_code(tmp_path):
     failed = try_repo("clean.py", "bad.py")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "bad.py:3:1: BL101" in failed.stdout
+
+
+def _readme_precommit_blocks():
+    import re
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## pre-commit", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```yaml\n(.*?)```", section, re.S)
+
+
+def test_readme_snippets_pin_nothing_that_does_not_exist():
+    import re
+
+    blocks = _readme_precommit_blocks()
+    assert len(blocks) == 2
+    assert "repo: local" in blocks[0]
+    revs = re.findall(r"rev:\s*(\S+)", "".join(blocks))
+    # a commit SHA (a placeholder the reader replaces), never a release tag we never made
+    assert revs and all(re.fullmatch(r"[0-9a-f]{40}", rev) for rev in revs), revs
+
+
+def test_readme_local_hook_works_as_written(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    git("init", "-q", cwd=work)
+    (work / ".pre-commit-config.yaml").write_text(_readme_precommit_blocks()[0])
+    (work / "bad.py").write_text("from tenacity import retry\n\n@retry\ndef charge():\n    pass\n")
+    git("add", ".", cwd=work)
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    exe = shim / "backendlint"  # this checkout's backendlint, as `pip install .` would put it
+    exe.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m backendlint \"$@\"\n")
+    exe.chmod(0o755)
+    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "home"), PATH=f"{shim}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(
+        [PRE_COMMIT, "run", "--files", "bad.py"], cwd=work, capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "bad.py:3:1: BL101" in done.stdout

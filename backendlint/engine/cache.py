@@ -47,11 +47,18 @@ class Store:
                 data = json.load(fh)
         except FileNotFoundError:
             return
-        except (OSError, ValueError) as exc:
-            self.warnings.append(f"ignoring unreadable cache file {path}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any failure to load is a corrupt cache
+            # (OSError, bad JSON, RecursionError on deeply nested JSON, MemoryError...):
+            # warned once, and the store is rebuilt (rewritten on save).
+            if isinstance(exc, OSError):
+                self.warnings.append(f"ignoring unreadable cache file {path}: {exc}")
+            else:
+                self.warnings.append(f"ignoring corrupt cache file {path} (rebuilt): {type(exc).__name__}: {exc}")
+                self.dirty = True  # rewritten on save, so that the next run reads it
             return
         if not isinstance(data, dict):
-            self.warnings.append(f"ignoring corrupt cache file {path}")
+            self.warnings.append(f"ignoring corrupt cache file {path} (rebuilt)")
+            self.dirty = True
             return
         self._entries = data
 

@@ -7,9 +7,9 @@ import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backendlint.engine.diagnostics import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Diagnostic, FileJob, job_diagnostic as _diag, line_text as _line_text
-from backendlint.engine.parse import decode, parse, syntax_error
+from backendlint.engine.parse import ast_parse, decode, parse, read_bytes, syntax_error
 from backendlint.engine.positions import positions as _positions
-from backendlint.engine.suppression import file_is_skipped, is_suppressed
+from backendlint.engine.suppression import file_is_skipped, is_suppressed, unknown_noqa_codes
 
 # Vendored copies resolve to the library they copy.
 IMPORT_ALIASES = {
@@ -105,8 +105,12 @@ def check_source(
     if file_is_skipped(source):
         return []
     chosen = select_rules(rule_classes, source, rule_options, facts, job.relpath) if prefilter else list(rule_classes)
+    target = getattr(facts, "target", None)
     if not chosen:
-        return []
+        # No rule can fire here, but a file that does not parse still gets its BL000:
+        # the project index usually parsed it already (``facts.parsed``), else ``ast``
+        # does (several times faster than LibCST).
+        return _grammar_errors(job, source, facts, target)
 
     import libcst as cst
 
@@ -124,6 +128,12 @@ def check_source(
         return [_diag(job, SYNTAX_ERROR, f"file is too deeply nested to parse ({type(exc).__name__})")]
     except Exception as exc:  # noqa: BLE001 - the parser itself failed on this file
         return [_diag(job, INTERNAL_ERROR, f"parser failed on this file: {type(exc).__name__}: {exc}")]
+    if target is not None:
+        # LibCST reads every grammar: with a target version, the file must also parse
+        # with that version's grammar.
+        errors = _grammar_errors(job, source, facts, target)
+        if errors:
+            return errors
 
     ctx = FileContext(
         path=job.display,
@@ -139,6 +149,23 @@ def check_source(
         return _run_rules(job, source, module, ctx, chosen, rule_options)
     finally:
         ctx.release()
+
+
+def _grammar_errors(job: FileJob, source: str, facts: Any, target) -> List[Diagnostic]:
+    """The file's BL000 when it does not parse (for ``target``, a ``(3, minor)`` tuple,
+    or the newest grammar known), from the index's parse when it made one."""
+    known = getattr(facts, "parsed", None) or {}
+    status = known.get(job.relpath)
+    if status is None:
+        _, error = ast_parse(source, target)
+        if error is None:
+            return []
+        status = list(error)
+    if status is True or not isinstance(status, list) or len(status) != 3:
+        return []
+    line, col, message = status
+    lines = source.splitlines()
+    return [_diag(job, SYNTAX_ERROR, f"SyntaxError: {message}", line, col, _line_text(lines, line))]
 
 
 def _run_rules(job: FileJob, source: str, module, ctx, chosen: Sequence[type], rule_options) -> List[Diagnostic]:
@@ -199,24 +226,35 @@ def _run_rules(job: FileJob, source: str, module, ctx, chosen: Sequence[type], r
     return diagnostics
 
 
-def check_file(job: FileJob, rule_classes, rule_options, facts, prefilter: bool = True) -> Tuple[List[Diagnostic], Optional[str]]:
-    """Diagnostics for a file on disk, and the sha256 of its bytes (None if unreadable)."""
+def check_file(job: FileJob, rule_classes, rule_options, facts, prefilter: bool = True) -> Tuple[List[Diagnostic], Optional[str], List[str]]:
+    """Diagnostics for a file on disk, the sha256 of its bytes (None if unreadable) and
+    warnings about the file (unknown codes in ``# noqa``)."""
     import hashlib
 
     try:
-        with open(job.path, "rb") as fh:
-            data = fh.read()
+        data = read_bytes(job.path)
     except OSError as exc:
-        return [_diag(job, IO_ERROR, f"cannot read file: {exc.strerror or exc}")], None
+        return [_diag(job, IO_ERROR, f"cannot read file: {exc.strerror or exc}")], None, []
     digest = hashlib.sha256(data).hexdigest()
     try:
         source = decode(data)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
-        return [_diag(job, IO_ERROR, f"cannot decode file: {exc}")], digest
+        return [_diag(job, IO_ERROR, f"cannot decode file: {exc}")], digest, []
     diagnostics = check_source(job, source, rule_classes, rule_options, facts, prefilter)
     if len(data) >= TRIM_AFTER:
         release_memory()
-    return diagnostics, digest
+    return diagnostics, digest, noqa_warnings(job, source)
+
+
+def noqa_warnings(job: FileJob, source: str) -> List[str]:
+    """A warning per unknown ``BL`` code in a ``# noqa:`` comment, naming file and line."""
+    from backendlint.engine import registry
+
+    known = {r.code for r in registry.all_rules()} | {SYNTAX_ERROR[0], IO_ERROR[0], INTERNAL_ERROR[0]}
+    return [
+        f"{job.display}:{line}: unknown code '{code}' in '# noqa' (no such rule, it suppresses nothing; see `backendlint rules`)"
+        for line, code in unknown_noqa_codes(source, known)
+    ]
 
 
 # A LibCST tree takes about 300 bytes per byte of source, and the C allocator keeps

@@ -46,6 +46,10 @@ class Config:
     # Files larger than this (bytes) are not analysed: they are generated data in
     # practice, and LibCST needs ~300 bytes of memory per byte of source.
     max_file_size: int = 1_048_576
+    # The Python version whose grammar the files must parse with (``py39``...; None:
+    # the newest grammar known) and the seconds a file may take before it is given up.
+    target_version: Optional[str] = None
+    file_timeout: float = 60.0
     rules: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     # Findings ranked below this are not shown and do not fail the run.
     min_severity: str = "medium"
@@ -57,9 +61,9 @@ class Config:
 
 _LIST_KEYS = {"select", "ignore", "extend-select", "exclude", "extend-exclude"}
 _BOOL_KEYS = {"respect-gitignore", "force-exclude"}
-_STR_KEYS = {"cache-dir", "min-severity"}
+_STR_KEYS = {"cache-dir", "min-severity", "target-version"}
 _CHOICES = {"min-severity": ("low", "medium", "high")}
-_INT_KEYS = {"max-file-size"}
+_INT_KEYS = {"max-file-size", "file-timeout"}
 _TABLE_KEYS = {"per-file-ignores", "rules"}
 VALID_KEYS = sorted(_LIST_KEYS | _BOOL_KEYS | _STR_KEYS | _INT_KEYS | _TABLE_KEYS)
 
@@ -167,7 +171,13 @@ def parse_table(config: Config, table: Dict[str, Any], prefix: str, shown: str) 
             if key in _CHOICES and value not in _CHOICES[key]:
                 choices = ", ".join(f"'{c}'" for c in _CHOICES[key])
                 raise ConfigError(f"'{key}' in {where} must be one of {choices}, got '{value}'")
+            if key == "target-version":
+                check_target_version(value, f"'target-version' in {where}")
             setattr(config, attr, value)
+        elif key == "file-timeout":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1e9:
+                raise ConfigError(f"'{key}' in {where} must be a positive number (seconds), got {_type_name(value)}")
+            setattr(config, attr, float(value))
         elif key in _INT_KEYS:
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"'{key}' in {where} must be a positive integer (bytes), got {_type_name(value)}")
@@ -186,6 +196,15 @@ def parse_table(config: Config, table: Dict[str, Any], prefix: str, shown: str) 
             config.per_file_ignores = {k: list(v) for k, v in value.items()}
         elif key == "rules":
             config.rules = parse_rule_options(value, prefix, shown)
+
+
+def check_target_version(value: str, where: str) -> None:
+    """A ConfigError naming ``where`` unless ``value`` is a known target version."""
+    from backendlint.engine.parse import TARGET_VERSIONS
+
+    if value.strip().lower() not in TARGET_VERSIONS:
+        valid = sorted(TARGET_VERSIONS, key=lambda v: TARGET_VERSIONS[v])
+        raise ConfigError(f"{where} must be one of {', '.join(valid)}, got '{value}'{_suggest(value, valid) if _suggest(value, valid).startswith(';') else ''}")
 
 
 def parse_rule_options(value: Any, prefix: str, shown: str) -> Dict[str, Dict[str, Any]]:

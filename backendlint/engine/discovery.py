@@ -9,6 +9,7 @@ any depth, ``tests/fixtures`` only that path.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -134,6 +135,10 @@ def discover(paths: List[Path], config: Config, force_exclude: bool = False) -> 
             result.errors.append((str(raw), exc.strerror or str(exc)))
             continue
         absolute = Path(os.path.abspath(path))
+        if not os.path.isdir(path) and not os.path.isfile(path):
+            # A FIFO, socket or device: reading it could block the run forever.
+            result.errors.append((str(raw), "not a regular file (a FIFO, socket or device): not checked"))
+            continue
         if not os.path.isdir(path):
             # Files named explicitly are checked even if excluded, unless --force-exclude.
             if force_exclude and _excluded_with_parents(matcher, absolute):
@@ -178,7 +183,16 @@ def _walk(root: Path, matcher: Matcher, result: Discovery, add) -> None:
             full = absolute / name
             if matcher.is_excluded(full, False):
                 continue
+            if not _regular(full):
+                continue  # a FIFO named *.py would block the run
             add(current / name)
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def find_project_root(paths: List[Path]) -> Tuple[Path, bool]:

@@ -46,6 +46,8 @@ class ProjectFacts:
         self._loader = loader
         self._kinds: Tuple[str, ...] = tuple(getattr(loader, "kinds", ()))
         self.memo: Dict[str, Any] = {}  # per-run values derived from the facts
+        # relpath -> what the index's parse said: True, or [line, column, message]
+        self.parsed: Dict[str, Any] = {}
 
     def get(self, kind: str, default: Any = None) -> Any:
         if kind not in self._data and self._loader is not None and kind in self._kinds:

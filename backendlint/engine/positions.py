@@ -38,8 +38,14 @@ def positions(module, nodes, source: str = "", memo: Optional[dict] = None) -> D
     out: Dict[int, Tuple[int, int, int, int]] = {}
 
     try:
-        if source and source.count("\r") == source.count("\r\n"):  # "\r" alone is a newline too
-            stmts = {id(stmt): stmt for stmt in module.body}
+        # "\r" alone is a newline too; counted once per file (this runs per finding).
+        plain = memo.get("plain_newlines")
+        if plain is None:
+            plain = memo["plain_newlines"] = bool(source) and source.count("\r") == source.count("\r\n")
+        if plain:
+            stmts = memo.get("top_statements")  # once per file: this runs per finding
+            if stmts is None:
+                stmts = memo["top_statements"] = {id(stmt): stmt for stmt in module.body}
             groups: Dict[int, list] = {}
             unknown = set()
             for key in wanted:

@@ -11,31 +11,39 @@ from contextlib import contextmanager
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backendlint.engine.cache import Store
-from backendlint.engine.parse import decode
+from backendlint.engine.parse import ast_parse, decode, read_bytes
 from backendlint.engine.facts import FactCollector, ProjectFacts, collectors, release_nodes
 
 
-def _collect_one(args: Tuple[str, str, str, Sequence[str]]) -> Tuple[str, Optional[str], Dict[str, Any]]:
+def _collect_one(args) -> Tuple[str, Optional[str], Dict[str, Any]]:
     """Parts of every collector for one file: (relpath, sha256, {kind: part})."""
-    path, relpath, module_name, kinds = args
+    relpath, digest, parts, _ = _collect(args)
+    return relpath, digest, parts
+
+
+def _collect(args) -> Tuple[str, Optional[str], Dict[str, Any], Any]:
+    """``_collect_one`` and what the parse said: True (it parses), None (not parsed:
+    no collector wants it), or ``[line, column, message]``, its syntax error for the
+    target version (``args`` may end with the target, a ``(3, minor)`` tuple)."""
+    path, relpath, module_name, kinds = args[:4]
+    target = tuple(args[4]) if len(args) > 4 and args[4] else None
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_bytes(path)
     except OSError:
-        return relpath, None, {}
+        return relpath, None, {}, None
     digest = hashlib.sha256(data).hexdigest()
     parts: Dict[str, Any] = {}
     try:
         source = decode(data)
     except (UnicodeDecodeError, SyntaxError, LookupError):
-        return relpath, digest, parts
+        return relpath, digest, parts, None
     wanted: List[FactCollector] = [c for c in collectors(list(kinds)) if c.wants(relpath, source)]
     if not wanted:
-        return relpath, digest, parts
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return relpath, digest, parts
+        return relpath, digest, parts, None
+    tree, error = ast_parse(source, target)
+    status: Any = True if error is None else list(error)
+    if tree is None:
+        return relpath, digest, parts, status
     try:
         for collector in wanted:
             try:
@@ -46,7 +54,7 @@ def _collect_one(args: Tuple[str, str, str, Sequence[str]]) -> Tuple[str, Option
                 parts[collector.kind] = part
     finally:
         release_nodes(tree)
-    return relpath, digest, parts
+    return relpath, digest, parts, status
 
 
 def _part_digest(part: Any) -> str:
@@ -66,6 +74,7 @@ def build_index(
     merged_store: Optional[Store] = None,
     parts_store: Optional[Store] = None,
     jobs: int = 1,
+    target=None,
 ) -> Tuple[ProjectFacts, Dict[str, str]]:
     """Facts of the given kinds over ``files`` ((path, relpath, module_name) triples).
 
@@ -78,6 +87,10 @@ def build_index(
     When many files must be collected (a cold run), a forked child collects them (with
     a pool of ``jobs`` processes, or ``pool``'s), merges every kind and saves the
     stores; the parent receives only the merged facts.
+
+    The facts' ``parsed`` maps each file the index parsed to what the parse said
+    (True, or its syntax error for ``target`` as ``[line, column, message]``): the
+    checker reports the syntax errors of files that no rule's prefilter admits from it.
     """
     kinds = sorted(kinds)
     if not kinds:
@@ -85,6 +98,7 @@ def build_index(
     if parts_store is None:
         parts_store = Store(None, "parts.json", [])  # in memory only
     versions = {c.kind: c.version for c in collectors(kinds)}
+    grammar = list(target) if target else None
     todo = []
     entries: Dict[str, Dict[str, Any]] = {}
     seen = set()
@@ -102,10 +116,12 @@ def build_index(
             and entry.get("versions") == versions
             and entry.get("module") == module_name
             and isinstance(entry.get("digests"), dict)
+            and entry.get("grammar") == grammar
+            and "parsed" in entry
         ):
             entries[relpath] = entry
             continue
-        todo.append(((path, relpath, module_name, kinds), stamp, entry))
+        todo.append(((path, relpath, module_name, kinds, grammar), stamp, entry))
     index = _Index(files, kinds, versions, store, parts_store, merged_store, todo, entries, seen)
     if len(todo) >= ISOLATE_MIN and pool is None:
         from backendlint.engine.processes import in_child
@@ -114,12 +130,16 @@ def build_index(
         before = [len(w) for w in warnings]
         got = in_child(lambda: index.build_merged(jobs, warnings, before))
         if got is not None:
-            data, digests, new_warnings = got
+            data, digests, new_warnings, parsed = got
             for w, extra in zip(warnings, new_warnings):
                 w.extend(extra)
-            return ProjectFacts(data), digests
+            facts = ProjectFacts(data)
+            facts.parsed = parsed
+            return facts, digests
     digests = index.collect(pool, jobs)
-    return ProjectFacts(loader=index.merger(digests)), digests
+    facts = ProjectFacts(loader=index.merger(digests))
+    facts.parsed = index.parsed()
+    return facts, digests
 
 
 class _Index:
@@ -152,13 +172,13 @@ class _Index:
                 own = pool = make_pool(jobs)
             try:
                 if pool is not None and len(args) > 50:
-                    results = list(pool.map(_collect_one, args, chunksize=max(1, len(args) // 64)))
+                    results = list(pool.map(_collect, args, chunksize=max(1, len(args) // 64)))
                 else:
-                    results = [_collect_one(a) for a in args]
+                    results = [_collect(a) for a in args]
             finally:
                 if own is not None:
                     own.shutdown()
-            for (arg, stamp, old), (relpath, digest, parts) in zip(self.todo, results):
+            for (arg, stamp, old), (relpath, digest, parts, status) in zip(self.todo, results):
                 if digest is None:
                     continue
                 entry = {
@@ -167,6 +187,8 @@ class _Index:
                     "versions": versions,
                     "module": arg[2],
                     "digests": {kind: _part_digest(part) for kind, part in parts.items()},
+                    "grammar": arg[4],
+                    "parsed": status,
                 }
                 entries[relpath] = entry
                 store.put(relpath, entry)
@@ -184,6 +206,10 @@ class _Index:
                     h.update(f"\0{relpath}\0{part_digest}".encode("utf-8"))
             digests[kind] = h.hexdigest()[:16]
         return digests
+
+    def parsed(self) -> Dict[str, Any]:
+        """What the parse said of each file the index parsed (see ``build_index``)."""
+        return {relpath: entry.get("parsed") for relpath, entry in self.entries.items() if entry.get("parsed") is not None}
 
     def merger(self, digests: Dict[str, str]) -> "_Merger":
         paths = {relpath: path for path, relpath, _ in self.files}  # this run's paths (its cwd)
@@ -203,7 +229,7 @@ class _Index:
                 s.release()  # room for the result's serialisation
         merger.release()
         release_memory()  # the parts' memory, before the result's serialisation takes more
-        return data, digests, [w[n:] for w, n in zip(warnings, before)]
+        return data, digests, [w[n:] for w, n in zip(warnings, before)], self.parsed()
 
 
 class _Merger:

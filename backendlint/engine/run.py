@@ -8,7 +8,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import pathspec
 
@@ -16,10 +16,12 @@ from backendlint import __version__
 from backendlint.engine import registry
 from backendlint.engine.rule import Options
 from backendlint.engine.cache import Store
-from backendlint.engine.checker import FileJob, check_file, check_source, prepare_rules
+from backendlint.engine.checker import FileJob, check_file, check_source, noqa_warnings, prepare_rules
 from backendlint.engine.parse import on_big_stack
 from backendlint.engine.config import Config
-from backendlint.engine.diagnostics import Diagnostic
+from backendlint.engine.budget import each_within
+from backendlint.engine.diagnostics import IO_ERROR, Diagnostic, job_diagnostic
+from backendlint.engine.parse import decode, parse_target, read_bytes
 from backendlint.engine.facts import ProjectFacts
 from backendlint.engine.discovery import discover, find_project_root, module_name
 
@@ -35,9 +37,10 @@ class RunOptions:
     jobs: Optional[int] = None
     use_cache: bool = True
     force_exclude: bool = False
-    stdin_source: Optional[str] = None
+    stdin_source: Optional[Union[str, bytes]] = None  # bytes: decoded as a file is
     stdin_filename: Optional[str] = None
     prefilter: bool = True
+    target_version: Optional[str] = None  # overrides the configuration's
 
 
 @dataclass
@@ -83,20 +86,51 @@ def _job(path: Path, root: Path, display: Optional[str] = None) -> FileJob:
 _W: Dict[str, Any] = {}
 
 
-def _init_worker(codes: List[str], rule_options, facts_data, root: str, prefilter: bool, memo=None) -> None:
+def _init_worker(codes: List[str], rule_options, facts_data, root: str, prefilter: bool, memo=None, grammar=None, timeout=None) -> None:
     by_code = {r.code: r for r in registry.all_rules()}
     _W["rules"] = [by_code[c] for c in codes]
     _W["options"] = rule_options
     _W["facts"] = ProjectFacts(facts_data, root)
     _W["facts"].memo = dict(memo or {})  # what the rules prepared in the parent
+    _W["facts"].parsed, _W["facts"].target = grammar or ({}, None)
     _W["prefilter"] = prefilter
+    _W["timeout"] = timeout
     import libcst  # noqa: F401  (import once per worker, not per file)
 
 
-def _check_batch(jobs: List[FileJob]) -> List[Tuple[List[Diagnostic], Optional[str]]]:
-    return on_big_stack(
-        lambda: [check_file(job, _W["rules"], _W["options"], _W["facts"], _W["prefilter"]) for job in jobs]
-    )
+def _check_batch(jobs: List[FileJob]) -> List[Tuple[List[Diagnostic], Optional[str], List[str]]]:
+    return _check_all(jobs, _W["rules"], _W["options"], _W["facts"], _W["prefilter"], _W["timeout"])
+
+
+def _check_all(jobs: List[FileJob], rules, rule_options, facts, prefilter: bool, timeout) -> List[Tuple[List[Diagnostic], Optional[str], List[str]]]:
+    """``check_file`` of each job on a big stack, each within the time budget."""
+    check = lambda job: check_file(job, rules, rule_options, facts, prefilter)  # noqa: E731
+    return on_big_stack(lambda: each_within(jobs, check, timeout, _gave_up))
+
+
+def _gave_up(job: FileJob, seconds: float) -> Tuple[List[Diagnostic], Optional[str], List[str]]:
+    message = f"not checked: gave up after {seconds:g} s (file-timeout in [tool.backendlint])"
+    return [job_diagnostic(job, IO_ERROR, message)], None, []
+
+
+# Worker processes: at most this many per core (the work is CPU-bound).
+JOBS_PER_CORE = 2
+
+
+def worker_count(wanted: Optional[int], files: int, warnings: List[str]) -> int:
+    """The number of worker processes: ``wanted`` (default: the cores), capped at the
+    number of files to check and at JOBS_PER_CORE per core, with a warning when a
+    number asked for is capped."""
+    cores = os.cpu_count() or 1
+    if not wanted or wanted < 1:
+        return max(1, min(cores, files))
+    cap = max(1, min(files, cores * JOBS_PER_CORE))
+    if wanted > cores * JOBS_PER_CORE:
+        warnings.append(
+            f"--jobs {wanted} is more than {JOBS_PER_CORE} per core ({cores} cores): using at most "
+            f"{min(wanted, cap)} worker processes, and no more than there are files to check"
+        )
+    return max(1, min(wanted, cap))
 
 
 # Files from this size are checked one after another in the pool (see run()).
@@ -107,9 +141,21 @@ def _batches(items: list, size: int) -> List[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def config_key(rules: Sequence[type], rule_options: Dict[str, Any], prefilter: bool) -> str:
+# Bumped when the engine's results change for the same files and configuration (2:
+# BL000 for files no rule's prefilter admits), so that older cached results are not reused.
+RESULTS_FORMAT = 2
+
+
+def config_key(rules: Sequence[type], rule_options: Dict[str, Any], prefilter: bool, target: Optional[str] = None) -> str:
     blob = json.dumps(
-        {"v": __version__, "rules": [r.code for r in rules], "options": rule_options, "prefilter": prefilter},
+        {
+            "v": __version__,
+            "format": RESULTS_FORMAT,
+            "rules": [r.code for r in rules],
+            "options": rule_options,
+            "prefilter": prefilter,
+            "target": target,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
@@ -147,6 +193,9 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     rules = enabled_rules(config, opts)
     result.rules = rules
     rule_options = {r.name: Options.for_rule(r, config.rules.get(r.name)) for r in rules}
+    target_name = opts.target_version or config.target_version
+    target = parse_target(target_name) if target_name else None
+    timeout = config.file_timeout
 
     # -- the files ----------------------------------------------------------------
     stdin = opts.stdin_source is not None
@@ -168,7 +217,8 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
 
     # -- the project index ----------------------------------------------------------
     kinds = sorted({k for r in rules for k in r.facts})
-    jobs_wanted = opts.jobs if opts.jobs and opts.jobs > 0 else (os.cpu_count() or 1)
+    # capped per core here, and at the number of files where a pool starts
+    jobs_wanted = worker_count(opts.jobs, 1 << 30, warnings)
     pool: Optional[ProcessPoolExecutor] = None
     frozen = False
     facts = ProjectFacts({}, str(root))
@@ -190,20 +240,37 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             merged_store = Store(cache_dir, "facts.json", warnings)
             parts_store = Store(cache_dir, "parts.json", warnings)
             facts, digests = build_index(
-                triples, kinds, index_store, None, merged_store, parts_store, jobs=jobs_wanted
+                triples, kinds, index_store, None, merged_store, parts_store, jobs=min(jobs_wanted, max(1, len(triples))), target=target
             )
             facts.root = str(root)
             index_store.save()
 
+        facts.target = target
         if stdin:
             display = display_path(Path(opts.stdin_filename)) if opts.stdin_filename else "-"
             job = _job(Path(opts.stdin_filename or "stdin.py"), root, display)
-            diags = check_source(job, opts.stdin_source or "", rules, rule_options, facts, opts.prefilter)
+            facts.parsed = {}  # the index read the file on disk, not standard input
+            source = opts.stdin_source or ""
             result.files_checked = 1
+            if isinstance(source, bytes):
+                try:
+                    source = decode(source)
+                except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+                    result.diagnostics = [job_diagnostic(job, IO_ERROR, f"cannot decode standard input: {exc}")]
+                    return result
+            diags = on_big_stack(
+                lambda: each_within(
+                    [job],
+                    lambda j: check_source(j, source, rules, rule_options, facts, opts.prefilter),
+                    timeout,
+                    lambda j, s: _gave_up(j, s)[0],
+                )[0]
+            )
+            warnings.extend(noqa_warnings(job, source))
             result.diagnostics = _apply_per_file_ignores(diags, [(job, diags)], config, root)
             return result
 
-        store = Store(cache_dir, f"results-{config_key(rules, rule_options, opts.prefilter)}.json", warnings)
+        store = Store(cache_dir, f"results-{config_key(rules, rule_options, opts.prefilter, target_name)}.json", warnings)
         file_digest = hashlib.sha256(
             json.dumps({k: digests[k] for k in kinds}, sort_keys=True).encode()
         ).hexdigest()[:16]
@@ -221,6 +288,8 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
             job = _job(path, root)
             hit = _cache_lookup(store, job, file_digest)
             if hit is not None:
+                hit, notes = hit
+                warnings.extend(notes)
                 outcomes.append((job, hit))
                 result.cache_hits += 1
             else:
@@ -229,6 +298,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                     big.append(job)
         result.files_checked = len(files)
         if jobs_list:
+            jobs_wanted = min(jobs_wanted, len(jobs_list))
             if jobs_wanted > 1 and len(jobs_list) > 1:
                 # Workers get the rules and facts once, through the pool initializer
                 # (with fork they are inherited, not pickled), with what the rules
@@ -244,7 +314,16 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                 pool = worker_pool(
                     jobs_wanted,
                     _init_worker,
-                    ([r.code for r in rules], rule_options, facts.data, str(root), opts.prefilter, facts.memo),
+                    (
+                        [r.code for r in rules],
+                        rule_options,
+                        facts.data,
+                        str(root),
+                        opts.prefilter,
+                        facts.memo,
+                        (facts.parsed, target),
+                        timeout,
+                    ),
                 )
                 size = max(1, min(32, len(jobs_list) // (jobs_wanted * 8) or 1))
                 # The biggest files go first, in one batch: one worker parses them one
@@ -266,13 +345,12 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
                     gc.collect()
                     gc.freeze()
                     frozen = True
-                checked = on_big_stack(
-                    lambda: [check_file(j, rules, rule_options, facts, opts.prefilter) for j in jobs_list]
-                )
-            for job, (diags, digest) in zip(jobs_list, checked):
+                checked = _check_all(jobs_list, rules, rule_options, facts, opts.prefilter, timeout)
+            for job, (diags, digest, notes) in zip(jobs_list, checked):
                 outcomes.append((job, diags))
+                warnings.extend(notes)
                 if digest is not None and not any(d.is_error for d in diags):
-                    _cache_store(store, job, digest, file_digest, diags)
+                    _cache_store(store, job, digest, file_digest, diags, notes)
         store.save()
     finally:
         if pool is not None:
@@ -289,7 +367,7 @@ def run(paths: List[Path], config: Config, opts: RunOptions) -> RunResult:
     return result
 
 
-def _cache_lookup(store: Store, job: FileJob, facts_digest: str) -> Optional[List[Diagnostic]]:
+def _cache_lookup(store: Store, job: FileJob, facts_digest: str) -> Optional[Tuple[List[Diagnostic], List[str]]]:
     entry = store.get(job.relpath)
     if not isinstance(entry, dict) or entry.get("facts") != facts_digest or entry.get("module") != job.module_name:
         return None
@@ -300,24 +378,24 @@ def _cache_lookup(store: Store, job: FileJob, facts_digest: str) -> Optional[Lis
     stamp = [st.st_mtime_ns, st.st_size]
     if entry.get("stamp") != stamp:
         try:
-            with open(job.path, "rb") as fh:
-                digest = hashlib.sha256(fh.read()).hexdigest()
+            digest = hashlib.sha256(read_bytes(job.path)).hexdigest()
         except OSError:
             return None
         if digest != entry.get("sha"):
             return None
         entry["stamp"] = stamp
         store.dirty = True
+    notes = entry.get("notes", [])
     try:
         return [
             Diagnostic(path=job.display, **{k: v for k, v in d.items() if k != "path"})
             for d in entry.get("diags", [])
-        ]
-    except TypeError:
+        ], [job.display + n for n in notes if isinstance(n, str)] if isinstance(notes, list) else []
+    except (TypeError, AttributeError):
         return None
 
 
-def _cache_store(store: Store, job: FileJob, digest: str, facts_digest: str, diags: List[Diagnostic]) -> None:
+def _cache_store(store: Store, job: FileJob, digest: str, facts_digest: str, diags: List[Diagnostic], notes: Sequence[str] = ()) -> None:
     try:
         st = os.stat(job.path)
         stamp = [st.st_mtime_ns, st.st_size]
@@ -331,6 +409,8 @@ def _cache_store(store: Store, job: FileJob, digest: str, facts_digest: str, dia
             "facts": facts_digest,
             "module": job.module_name,
             "diags": [{k: v for k, v in d.to_dict().items() if k != "path"} for d in diags],
+            # warnings about the file, without its displayed path (the cwd may change)
+            **({"notes": [n[len(job.display):] for n in notes if n.startswith(job.display)]} if notes else {}),
         },
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import List, Optional, Tuple
 
 # ``# noqa``, ``# noqa: BL101``, ``# noqa: BL101, BL401`` (also ``#noqa:BL101 BL401``).
 NOQA_RE = re.compile(
@@ -47,3 +47,23 @@ def is_suppressed(line_text: str, code: str) -> bool:
             return True
     return False
 
+
+
+_OURS = re.compile(r"BL[0-9]+", re.IGNORECASE)  # not BLE001 (flake8-blind-except)
+
+
+def unknown_noqa_codes(source: str, known) -> List[Tuple[int, str]]:
+    """(line, code) of each ``BL`` code in a ``# noqa:`` comment that names no rule
+    (a typo such as ``BL99x`` would silently suppress nothing). Codes of other linters
+    (``E501``) are not ours to judge."""
+    if "noqa" not in source and "NOQA" not in source and "Noqa" not in source:
+        return []
+    out = []
+    for match in NOQA_RE.finditer(source):
+        codes = match.group("codes")
+        if not codes:
+            continue
+        for code in re.split(r"[,\s]+", codes.strip()):
+            if _OURS.fullmatch(code) and code.upper() not in known:
+                out.append((source.count("\n", 0, match.start()) + 1, code))
+    return out

@@ -123,15 +123,20 @@ def junit(diags: Sequence[Diagnostic], **_) -> str:
     for d in diags:
         by_file.setdefault(d.path, []).append(d)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>']
-    lines.append(f'<testsuites name="backendlint" tests="{len(diags)}" failures="{len(diags)}" errors="0">')
+    # Engine errors (BL998 a file not checked, BL999 a crash) are JUnit errors (the
+    # check could not run), findings are failures.
+    errors = sum(1 for d in diags if d.is_error)
+    lines.append(f'<testsuites name="backendlint" tests="{len(diags)}" failures="{len(diags) - errors}" errors="{errors}">')
     for path, items in by_file.items():
-        lines.append(f'  <testsuite name={quoteattr(path)} tests="{len(items)}" failures="{len(items)}" errors="0">')
+        bad = sum(1 for d in items if d.is_error)
+        lines.append(f'  <testsuite name={quoteattr(path)} tests="{len(items)}" failures="{len(items) - bad}" errors="{bad}">')
         for d in items:
             name = f"{d.code}:{d.line}:{d.column}"
+            tag = "error" if d.is_error else "failure"
             lines.append(f"    <testcase name={quoteattr(name)} classname={quoteattr(path)} line=\"{d.line}\">")
             lines.append(
-                f"      <failure message={quoteattr(d.message)} type={quoteattr(d.code)}>"
-                f"{escape(f'{d.path}:{d.line}:{d.column}: {d.code} {d.message}')}</failure>"
+                f"      <{tag} message={quoteattr(d.message)} type={quoteattr(d.code)}>"
+                f"{escape(f'{d.path}:{d.line}:{d.column}: {d.code} {d.message}')}</{tag}>"
             )
             lines.append("    </testcase>")
         lines.append("  </testsuite>")
@@ -236,9 +241,17 @@ FORMATTERS: Dict[str, Callable[..., str]] = {
 }
 
 
-def statistics(diags: Sequence[Diagnostic]) -> str:
-    """A count per rule and severity, most first."""
+def statistics(diags: Sequence[Diagnostic], output_format: str = "full") -> str:
+    """A count per rule and severity, most first: text, or for ``json`` (and
+    ``json-lines``) ruff's ``--statistics --output-format json`` shape
+    ``[{code, name, count, fixable}]`` with the severity added."""
     counts = Counter((d.code, d.name, d.severity) for d in diags)
     order = {"high": 0, "medium": 1, "low": 2}
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], order.get(kv[0][2], 3)))
+    if output_format in ("json", "json-lines"):
+        items = [{"code": code, "name": name, "severity": severity, "count": n, "fixable": False}
+                 for (code, name, severity), n in rows]
+        if output_format == "json-lines":
+            return "".join(json.dumps(item) + "\n" for item in items)
+        return json.dumps(items, indent=2) + "\n"
     return "".join(f"{n:>5}\t{code}\t[{name}]\t{severity}\n" for (code, name, severity), n in rows)
