@@ -22,6 +22,11 @@ T = TypeVar("T")
 J = TypeVar("J")
 
 
+# Held while LibCST parses with its node validation switched off (engine/parse.py): a
+# timeout raised in there would leave validation off, so it waits for the next tick.
+PARSING = threading.Lock()
+
+
 class FileTimeout(BaseException):
     """Raised in the checking thread when its file is over the time budget. A
     BaseException, as KeyboardInterrupt is: the engine's ``except Exception`` around each
@@ -51,12 +56,10 @@ class _Clock:
     def check(self) -> None:
         """Called by the waiting thread: raise FileTimeout in the checking thread when
         its file is over budget (once per file)."""
-        from backendlint.engine.parse import _VALIDATION
-
         with self.lock:
             if self.thread is None or self.fired or time.monotonic() < self.deadline:
                 return
-            if _VALIDATION.locked():
+            if PARSING.locked():
                 return  # inside LibCST's parse: at the next tick
             self.fired = True
             _async_raise(self.thread, FileTimeout)

@@ -11,6 +11,7 @@ import re
 import threading
 import tokenize
 
+from backendlint.engine.budget import PARSING, watch
 from backendlint.engine.diagnostics import IO_ERROR, SYNTAX_ERROR, Diagnostic, FileJob, job_diagnostic, line_text
 
 
@@ -128,8 +129,6 @@ def on_big_stack(fn, *args):
         thread.start()
     finally:
         threading.stack_size(old)
-    from backendlint.engine.budget import watch
-
     while thread.is_alive():
         thread.join(0.2)
         watch()  # the per-file time budget of the work in the thread
@@ -161,7 +160,7 @@ def _no_validation(self) -> None:
     pass
 
 
-_VALIDATION = threading.Lock()
+_VALIDATION = PARSING  # the budget never interrupts a parse with validation off
 
 
 def _parse_module_unvalidated(source: str):
