@@ -52,7 +52,7 @@ from backendlint.engine.pyast import AstImports, all_nodes, ast_dotted, body_nod
 from backendlint.knowledge.creates import UPSERT_METHODS, ast_is_session, ast_manager_model, ast_model_name, ast_queryset_model, model_key
 from backendlint.knowledge.guards import DUPLICATE_CHECK_LOOKUPS, GUARDED_CREATES, ast_catches_integrity, ast_is_loader, mentions_idempotency
 from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, NON_ORM_PREFIXES
-from backendlint.knowledge.side_effects import ast_side_effect
+from backendlint.knowledge.side_effects import ast_external_effect, ast_side_effect
 from backendlint.syntax.names import last_of
 
 FACT_KIND = "effect_summaries"
@@ -104,6 +104,11 @@ class _FunctionScan:
         self.loaded: set = set()  # vars holding rows read from the database
         self.guarded_models: set = set()
         self.unresolved: set = set()  # methods called on receivers of unknown class
+        # severity: what built a local name (any callable, ``boto3.client``), the external
+        # effects of the body (whatever its guards), the tasks it enqueues
+        self.built_by: Dict[str, str] = {}
+        self.external: List[list] = []  # [label, line]
+        self.tasks: List[list] = []  # [descriptor, line, label of the enqueue or ""]
 
     # local names
     def _q(self, node: ast.AST) -> Optional[str]:
@@ -163,6 +168,9 @@ class _FunctionScan:
                 if node.value is not None:
                     assigned.setdefault(node.target.id, []).append(node.value)
         for name, values in assigned.items():
+            callees = {self._q(_unawait(v).func) for v in values if isinstance(_unawait(v), ast.Call)}
+            if len(callees) == 1 and len(values) == 1 and None not in callees:
+                self.built_by[name] = callees.pop()
             kinds = set()
             for value in values:
                 if isinstance(value, ast.Await):
@@ -330,6 +338,13 @@ class _FunctionScan:
         dotted = ast_dotted(func)
         q = self.imports.resolve(dotted)
         attr = func.attr if isinstance(func, ast.Attribute) else ""
+        external = ast_external_effect(call, q, self._receiver_class(func))
+        if external:
+            self.external.append([external, line])
+        if attr in ("delay", "apply_async"):
+            task = self._task_descriptor(func.value)
+            if task is not None:
+                self.tasks.append([task, line, ast_side_effect(call, q) or ""])
         if attr in _GUARDED:
             self.guard = True
             model = ast_queryset_model(func.value)
@@ -405,6 +420,31 @@ class _FunctionScan:
         elif attr:
             self.unresolved.add(attr)
 
+    def _receiver_class(self, func: ast.AST) -> Optional[str]:
+        """What built the root of a method call's receiver: ``boto3.client`` for
+        ``ec2.run_instances()`` after ``ec2 = boto3.client("ec2")``, the class of
+        ``msg.send()`` after ``msg = EmailMessage(...)``, ``twilio.rest.Client`` for
+        ``client.messages.create()``."""
+        if not isinstance(func, ast.Attribute):
+            return None
+        root = func.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Call):
+            return self._q(root.func)
+        if isinstance(root, ast.Name):
+            return self.built_by.get(root.id) or self.var_types.get(root.id)
+        return None
+
+    def _task_descriptor(self, recv: ast.AST) -> Optional[list]:
+        """The task function of ``send_welcome.delay()`` / ``tasks.send_welcome.apply_async()``."""
+        if isinstance(recv, (ast.Name, ast.Attribute)):
+            if isinstance(recv, ast.Name) and (recv.id in self.built or recv.id in self.loaded or recv.id in self.built_by):
+                return None
+            q = self._q(recv)
+            return ["q", q] if q else None
+        return None
+
     def _descriptor(self, func, dotted, q, attr) -> Optional[list]:
         if isinstance(func, ast.Name):
             return ["q", q] if q else None
@@ -427,6 +467,10 @@ class _FunctionScan:
         if q and dotted and "." in dotted:
             return ["q", q]
         return None
+
+
+def _unawait(value: ast.AST) -> ast.AST:
+    return value.value if isinstance(value, ast.Await) else value
 
 
 def _non_orm_class(qualified: Optional[str]) -> bool:
@@ -512,7 +556,7 @@ class EffectSummaries(FactCollector):
     # "class ": files of classes without methods (Django models) still give their bases
     # (BL301 tells model classes apart).
     requires = ("def ", "class ")
-    version = 3  # 3: the merged fact no longer lists "funcs" (the keys of "where")
+    version = 4  # 4: external effects ("x") and enqueued tasks ("t") per function (severity)
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
         is_package = relpath.endswith("__init__.py")
@@ -537,6 +581,10 @@ class EffectSummaries(FactCollector):
                 rec["w"] = scan.writes
             if scan.calls:
                 rec["k"] = scan.calls
+            if scan.external:
+                rec["x"] = scan.external
+            if scan.tasks:
+                rec["t"] = scan.tasks
             if scan.guard:
                 rec["g"] = 1
             if _whole_body_atomic(scan):
@@ -645,6 +693,7 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
                 out.append((target, call.line, in_tx) + tuple(raw[3:5]))
                 callers.setdefault(target, []).append((key, in_tx))
         edges[key] = out
+    external, tasks = _external_effects(funcs, edges, res)
     # exported creates: {label: chain} with chain = [[callee key, call line], ...] + [create line]
     exported: Dict[str, Dict[str, list]] = {}
     for key, rec in funcs.items():
@@ -703,7 +752,37 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
         "decorators": {k: rec["dn"] for k, rec in funcs.items() if rec.get("dn")},
         "flavour": flavour,
         "edges": {k: [list(e) for e in v] for k, v in edges.items() if v},
+        "external": external,
+        "tasks": tasks,
     }
+
+
+def _external_effects(funcs: Dict[str, Any], edges: Dict[str, List[tuple]], res: "Resolver"):
+    """Severity's view: the external effect of each function (its own, else the first
+    found through the functions it calls and the tasks it enqueues, whatever their
+    guards: a task that sends mail sends it however the caller is guarded), and the task
+    function each enqueue label of a function starts ({key: {label: task key}})."""
+    tasks: Dict[str, Dict[str, str]] = {}
+    callers: Dict[str, List[str]] = {}
+    for key, out in edges.items():
+        for edge in out:
+            callers.setdefault(edge[0], []).append(key)
+    for key, rec in funcs.items():
+        for desc, _line, label in rec.get("t", ()):
+            target = res.resolve(desc, None)
+            if target and target in funcs and target != key:
+                callers.setdefault(target, []).append(key)
+                if label:
+                    tasks.setdefault(key, {}).setdefault(label, target)
+    external: Dict[str, str] = {k: rec["x"][0][0] for k, rec in funcs.items() if rec.get("x")}
+    work = list(external)
+    while work:  # grows only: each function is given its label once
+        key = work.pop()
+        for caller in callers.get(key, ()):
+            if caller not in external:
+                external[caller] = external[key]
+                work.append(caller)
+    return external, tasks
 
 
 class Resolver:
@@ -902,3 +981,13 @@ class EffectIndex:
 
     def aliases(self) -> Dict[str, Dict[str, str]]:
         return self.data.get("aliases") or {}
+
+    def external(self, key: Optional[str]) -> Optional[str]:
+        """The external effect of calling ``key`` (or of running it as a task), through
+        its callees and enqueued tasks: "sends an email (send_mail)", else None."""
+        return (self.data.get("external") or {}).get(key) if key else None
+
+    def task_of(self, key: str, label: str) -> Optional[str]:
+        """The task function that the enqueue ``label`` ("enqueues a task (x.delay)") of
+        function ``key`` starts, when it resolves."""
+        return ((self.data.get("tasks") or {}).get(key) or {}).get(label)
