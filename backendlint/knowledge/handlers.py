@@ -524,14 +524,3 @@ def decorator_names(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef] 
                 out.append(sub.attr.value)
     return out
 
-
-def admin_base(ctx, classes: Sequence[cst.ClassDef]) -> Optional[str]:
-    """The Django ``ModelAdmin`` / Flask-Admin view base of the handler's class."""
-    if not classes:
-        return None
-    for arg in classes[-1].bases:
-        name = ctx.qualified(arg.value) or dotted_name(arg.value) or ""
-        last = last_of(name)
-        if last.endswith("ModelAdmin") or name.startswith(("django.contrib.admin.", "flask_admin.", "wagtail.contrib.modeladmin.")):
-            return last
-    return None

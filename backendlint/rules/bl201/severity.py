@@ -126,9 +126,6 @@ def purpose(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef], stack: 
     for guard, words in zip(guards, guard_words):
         if words & _ADMIN and not ("or" in words and not words & {"read", "readonly"}):
             return f"admin only ({guard})"
-    base = handlers.admin_base(ctx, classes)
-    if base:
-        return f"admin only ({base})"
     for name in names:
         if set(name.split("_")) & _DEV:
             return f"development only ({name})"
