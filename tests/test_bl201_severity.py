@@ -470,3 +470,16 @@ def test_messages_do_not_change(tmp_path):
         "POST handler creates Order and enqueues a task (send_confirmation.delay) without an idempotency guard "
         "(Idempotency-Key header, get_or_create, or upsert)"
     ]
+
+
+def test_bare_token_model_is_a_log_row(tmp_path):
+    found = _ranked_files(tmp_path, {"api/views.py": """
+        from rest_framework.authtoken.models import Token
+        from django.views.decorators.http import require_POST
+
+
+        @require_POST
+        def regenerate(request):
+            Token.objects.create(user=request.user)
+    """})
+    assert found["regenerate"] == ("low", "request handler; a log row (Token)")

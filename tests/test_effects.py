@@ -663,3 +663,24 @@ def test_summary_external_effect_through_calls_and_enqueued_tasks():
     assert "app.tasks.record" not in external and "app.services.later" not in external
     assert "app.tasks.read_job" not in external  # describe_* reads
     assert merged["tasks"]["app.services.signup"] == {"enqueues a task (tasks.welcome.delay)": "app.tasks.welcome"}
+
+
+def test_summary_external_effect_of_a_project_subclass_of_a_mail_class():
+    merged = _summaries({
+        "app/__init__.py": "",
+        "app/email.py": """
+            from django.core.mail import EmailMultiAlternatives
+
+            class BrandedEmail(EmailMultiAlternatives):
+                pass
+        """,
+        "app/tasks.py": """
+            from app.email import BrandedEmail
+
+            def send_all(mails):
+                for mail in mails:
+                    message = BrandedEmail(mail["subject"], mail["body"], to=[mail["to"]])
+                    message.send()
+        """,
+    })
+    assert merged["external"]["app.tasks.send_all"] == "sends an email (EmailMultiAlternatives.send)"

@@ -52,7 +52,7 @@ from backendlint.engine.pyast import AstImports, all_nodes, ast_dotted, body_nod
 from backendlint.knowledge.creates import UPSERT_METHODS, ast_is_session, ast_manager_model, ast_model_name, ast_queryset_model, model_key
 from backendlint.knowledge.guards import DUPLICATE_CHECK_LOOKUPS, GUARDED_CREATES, ast_catches_integrity, ast_is_loader, mentions_idempotency
 from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, NON_ORM_PREFIXES
-from backendlint.knowledge.side_effects import ast_external_effect, ast_side_effect
+from backendlint.knowledge.side_effects import ast_external_effect, ast_side_effect, external_of_receiver
 from backendlint.syntax.names import last_of
 
 FACT_KIND = "effect_summaries"
@@ -109,6 +109,7 @@ class _FunctionScan:
         self.built_by: Dict[str, str] = {}
         self.external: List[list] = []  # [label, line]
         self.tasks: List[list] = []  # [descriptor, line, label of the enqueue or ""]
+        self.sends: List[list] = []  # [receiver class, method] of send-like calls not known external
 
     # local names
     def _q(self, node: ast.AST) -> Optional[str]:
@@ -338,9 +339,12 @@ class _FunctionScan:
         dotted = ast_dotted(func)
         q = self.imports.resolve(dotted)
         attr = func.attr if isinstance(func, ast.Attribute) else ""
-        external = ast_external_effect(call, q, self._receiver_class(func))
+        receiver = self._receiver_class(func)
+        external = ast_external_effect(call, q, receiver)
         if external:
             self.external.append([external, line])
+        elif receiver and attr in _SEND_METHODS:
+            self.sends.append([receiver, attr])  # a project class's send(): its library base decides
         if attr in ("delay", "apply_async"):
             task = self._task_descriptor(func.value)
             if task is not None:
@@ -585,6 +589,8 @@ class EffectSummaries(FactCollector):
                 rec["x"] = scan.external
             if scan.tasks:
                 rec["t"] = scan.tasks
+            if scan.sends:
+                rec["s"] = scan.sends
             if scan.guard:
                 rec["g"] = 1
             if _whole_body_atomic(scan):
@@ -625,6 +631,10 @@ class EffectSummaries(FactCollector):
     def merge(self, parts: Dict[str, Any]) -> Dict[str, Any]:
         return merge_summaries(parts)
 
+
+# Methods whose effect depends on the receiver's library class (a project subclass of
+# EmailMessage, of an ssh client): recorded with the receiver for the merge to decide.
+_SEND_METHODS = frozenset({"send", "send_messages", "sendmail", "send_message", "exec_command"})
 
 _PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "setter", "cached_property", "wraps", "abstractmethod", "override"})
 
@@ -693,7 +703,7 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
                 out.append((target, call.line, in_tx) + tuple(raw[3:5]))
                 callers.setdefault(target, []).append((key, in_tx))
         edges[key] = out
-    external, tasks = _external_effects(funcs, edges, res)
+    external, tasks = _external_effects(funcs, edges, res, classes)
     # exported creates: {label: chain} with chain = [[callee key, call line], ...] + [create line]
     exported: Dict[str, Dict[str, list]] = {}
     for key, rec in funcs.items():
@@ -757,7 +767,21 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def _external_effects(funcs: Dict[str, Any], edges: Dict[str, List[tuple]], res: "Resolver"):
+def _library_bases(classes: Dict[str, List[str]], cls: str) -> List[str]:
+    """The library classes a project class derives from (through project bases)."""
+    out, todo, seen = [], [cls], set()
+    while todo and len(seen) < 32:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for base in classes.get(name, ()):
+            (todo if base in classes else out).append(base)
+    return out
+
+
+def _external_effects(funcs: Dict[str, Any], edges: Dict[str, List[tuple]], res: "Resolver",
+                      classes: Dict[str, List[str]]):
     """Severity's view: the external effect of each function (its own, else the first
     found through the functions it calls and the tasks it enqueues, whatever their
     guards: a task that sends mail sends it however the caller is guarded), and the task
@@ -775,6 +799,17 @@ def _external_effects(funcs: Dict[str, Any], edges: Dict[str, List[tuple]], res:
                 if label:
                     tasks.setdefault(key, {}).setdefault(label, target)
     external: Dict[str, str] = {k: rec["x"][0][0] for k, rec in funcs.items() if rec.get("x")}
+    for key, rec in funcs.items():
+        if key in external:
+            continue
+        for receiver, attr in rec.get("s", ()):
+            # msg = NotificationEmail(...); msg.send(): a project subclass of a mail class
+            receiver = res.canonical(receiver)
+            if receiver in classes and res.method(receiver, attr) is None:
+                found = next(filter(None, (external_of_receiver(b, attr) for b in _library_bases(classes, receiver))), None)
+                if found:
+                    external[key] = found
+                    break
     work = list(external)
     while work:  # grows only: each function is given its label once
         key = work.pop()

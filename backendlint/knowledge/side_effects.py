@@ -413,8 +413,10 @@ def ast_external_effect(call: ast.Call, qualified: Optional[str], receiver_class
     recv = receiver_class or ""
     if q in _DJANGO_MAIL_FUNCS or last in _MAIL_FUNCS:
         return f"{EXTERNAL_VERB[EMAIL]} ({last_of(q) or last})"
-    if attr in ("send", "send_messages", "sendmail", "send_message") and recv.startswith(_MAIL_CLASSES):
-        return f"{EXTERNAL_VERB[EMAIL]} ({last_of(recv)}.{attr})"
+    if recv and attr:
+        found = external_of_receiver(recv, attr)
+        if found:
+            return found
     if q.startswith("stripe.") and attr in _STRIPE_ACTIONS and len(q.split(".")) >= 3 and q.split(".")[-2][:1].isupper():
         if not any(k.arg and "idempot" in k.arg.lower() for k in call.keywords):
             return f"{EXTERNAL_VERB[PAYMENT]} ({q})"
@@ -427,12 +429,25 @@ def ast_external_effect(call: ast.Call, qualified: Optional[str], receiver_class
         return f"{EXTERNAL_VERB['subprocess']} ({q})"
     if q.startswith(_PUSH_PREFIXES):
         return f"{EXTERNAL_VERB['push']} ({q})"
-    if q.startswith(_SMS_PREFIXES) or (recv.startswith(_SMS_PREFIXES) and attr in ("create", "send", "send_message")):
-        return f"{EXTERNAL_VERB['sms']} ({q or recv + '.' + attr})"
-    if recv.startswith(_REMOTE_CLIENTS) and attr and _MUTATING_CALL.match(attr):
-        return f"{EXTERNAL_VERB['cloud']} ({recv.split('.', 1)[0]} {attr})"
+    if q.startswith(_SMS_PREFIXES):
+        return f"{EXTERNAL_VERB['sms']} ({q})"
+    return None
+
+
+def external_of_receiver(receiver_class: str, attr: str) -> Optional[str]:
+    """The external effect of calling method ``attr`` on an object built by
+    ``receiver_class`` (a qualified class or factory: ``django.core.mail.EmailMessage``,
+    ``boto3.client``, ``twilio.rest.Client``), or None. Also used for project subclasses
+    of those, through their library base."""
+    recv = receiver_class
+    if attr in ("send", "send_messages", "sendmail", "send_message") and recv.startswith(_MAIL_CLASSES):
+        return f"{EXTERNAL_VERB[EMAIL]} ({last_of(recv)}.{attr})"
+    if recv.startswith(_SMS_PREFIXES) and attr in ("create", "send", "send_message"):
+        return f"{EXTERNAL_VERB['sms']} ({recv}.{attr})"
     if recv.startswith(("paramiko.", "fabric.")) and attr in ("exec_command", "run", "sudo"):
         return f"{EXTERNAL_VERB['subprocess']} ({recv.split('.', 1)[0]} {attr})"
+    if recv.startswith(_REMOTE_CLIENTS) and _MUTATING_CALL.match(attr):
+        return f"{EXTERNAL_VERB['cloud']} ({recv.split('.', 1)[0]} {attr})"
     return None
 
 

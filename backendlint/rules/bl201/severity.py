@@ -33,6 +33,9 @@ from backendlint.syntax.names import dotted_name, last_of
 from backendlint.syntax.walk import walk
 
 Effect = Tuple[str, str]  # (knowledge.impact effect, what it is in a few words)
+# The catalog's ``*Token`` and ``*Session`` match the bare names too (it excludes only a
+# bare ``Event``): an API token reset twice leaves one valid token.
+_BARE_LOG_NAMES = frozenset({"Token", "Session"})
 
 
 # -- the effect of what a finding reports ----------------------------------------------
@@ -40,7 +43,7 @@ def effect_of_row(model: str, log_models: Sequence[str] = ()) -> Effect:
     """A created row: a log row (log, audit, token, session, cache models and the
     ``log-models`` option) or a row."""
     name = model.rsplit(".", 1)[-1]
-    if impact.is_log_model(name, log_models) or creates.is_log_model(name):
+    if impact.is_log_model(name, log_models) or creates.is_log_model(name) or name in _BARE_LOG_NAMES:
         return impact.LOG, f"a log row ({name})"
     return impact.ROW, f"a row ({name})"
 
