@@ -483,3 +483,61 @@ def test_bare_token_model_is_a_log_row(tmp_path):
             Token.objects.create(user=request.user)
     """})
     assert found["regenerate"] == ("low", "request handler; a log row (Token)")
+
+
+def test_admin_word_outside_a_permission_is_no_guard(tmp_path):
+    found = _ranked_files(tmp_path, {"shop/api.py": """
+        from drf_spectacular.utils import extend_schema
+        from flask import Blueprint
+        from rest_framework.response import Response
+        from rest_framework.views import APIView
+
+        from shop.models import Order
+        from shop.serializers import AdminOrderSerializer
+
+        admin_bp = Blueprint("admin", __name__)
+
+
+        @admin_bp.post("/orders")
+        def create_order():
+            Order.objects.create(note="x")
+            return {}
+
+
+        class Orders(APIView):
+            @extend_schema(responses=AdminOrderSerializer)
+            def post(self, request):
+                Order.objects.create(note="x")
+                return Response(status=201)
+    """})
+    assert found["create_order"][0] == "medium"
+    assert found["Orders.post"][0] == "medium"
+
+
+def test_admin_only_through_method_decorator_and_action_permissions(tmp_path):
+    found = _ranked_files(tmp_path, {"shop/api.py": """
+        from django.contrib.admin.views.decorators import staff_member_required
+        from django.utils.decorators import method_decorator
+        from django.views import View
+        from rest_framework.decorators import action
+        from rest_framework.permissions import IsAdminUser
+        from rest_framework.response import Response
+        from rest_framework.viewsets import ViewSet
+
+        from shop.models import Order
+
+
+        @method_decorator(staff_member_required, name="dispatch")
+        class CopyOrder(View):
+            def post(self, request):
+                Order.objects.create(note="copy")
+
+
+        class Orders(ViewSet):
+            @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
+            def duplicate(self, request, pk=None):
+                Order.objects.create(note="copy")
+                return Response(status=201)
+    """})
+    assert found["CopyOrder.post"] == ("low", "request handler; admin only (staff_member_required)")
+    assert found["Orders.duplicate"] == ("low", "request handler; admin only (IsAdminUser)")

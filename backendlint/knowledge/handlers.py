@@ -490,21 +490,43 @@ def name_words(text: str) -> List[str]:
     return [w for w in re.split(r"[^A-Za-z0-9]+|_", spaced.lower()) if w]
 
 
+# Decorators whose arguments name permissions or throttles (``user_passes_test(lambda u:
+# u.is_superuser)``, ``method_decorator(staff_member_required)``, ``@permission_classes([...])``).
+_GUARD_DECORATOR_WORDS = frozenset({"permission", "permissions", "passes", "require", "required", "requires",
+                                    "access", "only", "decorator", "throttle", "throttles", "ratelimit", "limit",
+                                    "classes", "dependencies"})
+_GUARD_KWARGS = ("permission_classes", "throttle_classes", "dependencies")
+
+
 def decorator_names(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef] = ()) -> List[str]:
-    """Every name in the handler's decorators and its class's (``staff_member_required``,
-    ``is_superuser`` in ``user_passes_test(lambda u: u.is_superuser)``, ``IsAdminUser``
-    in ``@permission_classes([IsAdminUser])``), its parameters' defaults (FastAPI
-    ``Depends(get_admin_user)``) and its class's ``permission_classes`` / ``throttle_*``
-    attributes."""
+    """The names that guard the handler: its decorators and its class's
+    (``staff_member_required``), the names in the arguments of permission and throttle
+    decorators (``is_superuser`` in ``user_passes_test(lambda u: u.is_superuser)``,
+    ``IsAdminUser`` in ``@permission_classes([IsAdminUser])``, DRF ``@action(
+    permission_classes=...)``, FastAPI ``dependencies=[Depends(...)]``), FastAPI
+    ``Depends(get_admin_user)`` parameters and the class's ``permission_classes`` /
+    ``throttle_*`` attributes. Other arguments (``@extend_schema(responses=AdminSerializer)``,
+    the blueprint of ``@admin_bp.post``) are no guard."""
     nodes: List[cst.CSTNode] = []
+    out: List[str] = []
     for dec in list(func.decorators) + (list(classes[-1].decorators) if classes else []):
         expr = dec.decorator
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _ROUTE_DECORATORS:
-            nodes += list(expr.args)  # @admin_bp.post(...): the blueprint's name is no permission
-        else:
-            nodes.append(dec)
+        callee = expr.func if isinstance(expr, cst.Call) else expr
+        last = last_of(dotted_name(callee) or "")
+        route = isinstance(callee, cst.Attribute) and last in _ROUTE_DECORATORS
+        if not route and last:
+            out.append(last)
+        if not isinstance(expr, cst.Call):
+            continue
+        for arg in expr.args:
+            keyword = arg.keyword.value if arg.keyword is not None else ""
+            if keyword in _GUARD_KWARGS or (not route and not keyword and set(name_words(last)) & _GUARD_DECORATOR_WORDS):
+                nodes.append(arg.value)
     params = func.params
-    nodes += [p.default for p in list(params.params) + list(params.kwonly_params) if p.default is not None]
+    for p in list(params.params) + list(params.kwonly_params):
+        default = p.default
+        if isinstance(default, cst.Call) and last_of(dotted_name(default.func) or "") in ("Depends", "Security"):
+            nodes.append(default)
     if classes:
         cls = classes[-1]
         body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else []
@@ -515,7 +537,6 @@ def decorator_names(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef] 
                         targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
                         if any(isinstance(t, cst.Name) and t.value.startswith(("permission_classes", "throttle")) for t in targets):
                             nodes.append(small)
-    out: List[str] = []
     for node in nodes:
         for sub in walk(node):
             if isinstance(sub, cst.Name):
