@@ -684,3 +684,17 @@ def test_summary_external_effect_of_a_project_subclass_of_a_mail_class():
         """,
     })
     assert merged["external"]["app.tasks.send_all"] == "sends an email (EmailMultiAlternatives.send)"
+
+
+def test_summary_send_messages_of_any_backend_is_an_email():
+    merged = _summaries({
+        "app/__init__.py": "",
+        "app/smtp.py": """
+            from app.config import pick_backend
+
+            def deliver(email, event):
+                sender, backend = pick_backend(event)
+                backend.send_messages([email])
+        """,
+    })
+    assert merged["external"]["app.smtp.deliver"] == "sends an email (send_messages)"

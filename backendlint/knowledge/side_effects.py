@@ -381,6 +381,7 @@ _PUSH_PREFIXES = ("firebase_admin.messaging.send", "pywebpush.webpush", "pyfcm."
                   "onesignal", "pusher.")
 _SMS_PREFIXES = ("twilio.", "vonage.", "nexmo.", "plivo.", "messagebird.")
 _MAIL_FUNCS = frozenset({"send_templated_mail", "send_html_mail"})
+_NOT_MAIL_BACKENDS = ("telegram", "slack", "discord")
 _MAIL_CLASSES = ("django.core.mail", "smtplib.", "flask_mail.", "flask_mailman.", "fastapi_mail.", "sendgrid.")
 # Cloud and remote-execution clients, recognised by what built the receiver.
 _REMOTE_CLIENTS = ("boto3.", "botocore.", "google.cloud.", "googleapiclient.", "azure.", "docker.", "kubernetes.",
@@ -413,6 +414,10 @@ def ast_external_effect(call: ast.Call, qualified: Optional[str], receiver_class
     recv = receiver_class or ""
     if q in _DJANGO_MAIL_FUNCS or last in _MAIL_FUNCS:
         return f"{EXTERNAL_VERB[EMAIL]} ({last_of(q) or last})"
+    if attr == "send_messages" and not q.startswith(_NOT_MAIL_BACKENDS):
+        # Django's email backend API, whatever built the backend (``get_connection()``,
+        # a project helper that picks the event's SMTP server)
+        return f"{EXTERNAL_VERB[EMAIL]} (send_messages)"
     if recv and attr:
         found = external_of_receiver(recv, attr)
         if found:
