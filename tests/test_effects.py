@@ -605,3 +605,96 @@ def test_summary_records_where_writes_sit_for_bl301():
     assert writes[19][2]  # atomic() if ... else nullcontext()
     assert 20 not in writes  # a parameter's save(): not counted (mostly derived fields, on the corpus)
     assert s["flavour"] == {"svc.py": "dj"}
+
+
+# -- severity: external effects and enqueued tasks -------------------------------------------
+
+def test_summary_external_effect_through_calls_and_enqueued_tasks():
+    merged = _summaries({
+        "app/__init__.py": "",
+        "app/mail.py": """
+            from django.core.mail import EmailMessage
+
+            def notify(address):
+                message = EmailMessage("Hi", "body", "a@example.com", [address])
+                message.send()
+        """,
+        "app/tasks.py": """
+            import boto3
+            from celery import shared_task
+            from app.mail import notify
+            from app.models import Order
+
+            @shared_task
+            def welcome(address):
+                if Order.objects.filter(email=address).exists():  # a guard: still sends
+                    return
+                notify(address)
+
+            @shared_task
+            def record(pk):
+                Order.objects.create(pk=pk)
+
+            @shared_task
+            def start_job(name):
+                batch = boto3.client("batch")
+                batch.submit_job(jobName=name)
+
+            @shared_task
+            def read_job(name):
+                batch = boto3.client("batch")
+                return batch.describe_jobs(jobs=[name])
+        """,
+        "app/services.py": """
+            from app import tasks
+
+            def signup(address):
+                tasks.welcome.delay(address)
+
+            def later(pk):
+                tasks.record.delay(pk)
+        """,
+    })
+    external = merged["external"]
+    assert external["app.mail.notify"] == "sends an email (EmailMessage.send)"
+    assert external["app.tasks.welcome"] == "sends an email (EmailMessage.send)"
+    assert external["app.services.signup"] == "sends an email (EmailMessage.send)"  # through the task
+    assert external["app.tasks.start_job"] == "calls a remote service (boto3 submit_job)"
+    assert "app.tasks.record" not in external and "app.services.later" not in external
+    assert "app.tasks.read_job" not in external  # describe_* reads
+    assert merged["tasks"]["app.services.signup"] == {"enqueues a task (tasks.welcome.delay)": "app.tasks.welcome"}
+
+
+def test_summary_external_effect_of_a_project_subclass_of_a_mail_class():
+    merged = _summaries({
+        "app/__init__.py": "",
+        "app/email.py": """
+            from django.core.mail import EmailMultiAlternatives
+
+            class BrandedEmail(EmailMultiAlternatives):
+                pass
+        """,
+        "app/tasks.py": """
+            from app.email import BrandedEmail
+
+            def send_all(mails):
+                for mail in mails:
+                    message = BrandedEmail(mail["subject"], mail["body"], to=[mail["to"]])
+                    message.send()
+        """,
+    })
+    assert merged["external"]["app.tasks.send_all"] == "sends an email (EmailMultiAlternatives.send)"
+
+
+def test_summary_send_messages_of_any_backend_is_an_email():
+    merged = _summaries({
+        "app/__init__.py": "",
+        "app/smtp.py": """
+            from app.config import pick_backend
+
+            def deliver(email, event):
+                sender, backend = pick_backend(event)
+                backend.send_messages([email])
+        """,
+    })
+    assert merged["external"]["app.smtp.deliver"] == "sends an email (send_messages)"

@@ -52,7 +52,7 @@ from backendlint.engine.pyast import AstImports, all_nodes, ast_dotted, body_nod
 from backendlint.knowledge.creates import UPSERT_METHODS, ast_is_session, ast_manager_model, ast_model_name, ast_queryset_model, model_key
 from backendlint.knowledge.guards import DUPLICATE_CHECK_LOOKUPS, GUARDED_CREATES, ast_catches_integrity, ast_is_loader, mentions_idempotency
 from backendlint.knowledge.orm import NON_ORM_NAME_HINTS, NON_ORM_PREFIXES
-from backendlint.knowledge.side_effects import ast_side_effect
+from backendlint.knowledge.side_effects import ast_external_effect, ast_side_effect, external_of_receiver
 from backendlint.syntax.names import last_of
 
 FACT_KIND = "effect_summaries"
@@ -104,6 +104,12 @@ class _FunctionScan:
         self.loaded: set = set()  # vars holding rows read from the database
         self.guarded_models: set = set()
         self.unresolved: set = set()  # methods called on receivers of unknown class
+        # severity: what built a local name (any callable, ``boto3.client``), the external
+        # effects of the body (whatever its guards), the tasks it enqueues
+        self.built_by: Dict[str, str] = {}
+        self.external: List[list] = []  # [label, line]
+        self.tasks: List[list] = []  # [descriptor, line, label of the enqueue or ""]
+        self.sends: List[list] = []  # [receiver class, method] of send-like calls not known external
 
     # local names
     def _q(self, node: ast.AST) -> Optional[str]:
@@ -163,6 +169,9 @@ class _FunctionScan:
                 if node.value is not None:
                     assigned.setdefault(node.target.id, []).append(node.value)
         for name, values in assigned.items():
+            callees = {self._q(_unawait(v).func) for v in values if isinstance(_unawait(v), ast.Call)}
+            if len(callees) == 1 and len(values) == 1 and None not in callees:
+                self.built_by[name] = callees.pop()
             kinds = set()
             for value in values:
                 if isinstance(value, ast.Await):
@@ -330,6 +339,16 @@ class _FunctionScan:
         dotted = ast_dotted(func)
         q = self.imports.resolve(dotted)
         attr = func.attr if isinstance(func, ast.Attribute) else ""
+        receiver = self._receiver_class(func)
+        external = ast_external_effect(call, q, receiver)
+        if external:
+            self.external.append([external, line])
+        elif receiver and attr in _SEND_METHODS:
+            self.sends.append([receiver, attr])  # a project class's send(): its library base decides
+        if attr in ("delay", "apply_async"):
+            task = self._task_descriptor(func.value)
+            if task is not None:
+                self.tasks.append([task, line, ast_side_effect(call, q) or ""])
         if attr in _GUARDED:
             self.guard = True
             model = ast_queryset_model(func.value)
@@ -405,6 +424,31 @@ class _FunctionScan:
         elif attr:
             self.unresolved.add(attr)
 
+    def _receiver_class(self, func: ast.AST) -> Optional[str]:
+        """What built the root of a method call's receiver: ``boto3.client`` for
+        ``ec2.run_instances()`` after ``ec2 = boto3.client("ec2")``, the class of
+        ``msg.send()`` after ``msg = EmailMessage(...)``, ``twilio.rest.Client`` for
+        ``client.messages.create()``."""
+        if not isinstance(func, ast.Attribute):
+            return None
+        root = func.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Call):
+            return self._q(root.func)
+        if isinstance(root, ast.Name):
+            return self.built_by.get(root.id) or self.var_types.get(root.id)
+        return None
+
+    def _task_descriptor(self, recv: ast.AST) -> Optional[list]:
+        """The task function of ``send_welcome.delay()`` / ``tasks.send_welcome.apply_async()``."""
+        if isinstance(recv, (ast.Name, ast.Attribute)):
+            if isinstance(recv, ast.Name) and (recv.id in self.built or recv.id in self.loaded or recv.id in self.built_by):
+                return None
+            q = self._q(recv)
+            return ["q", q] if q else None
+        return None
+
     def _descriptor(self, func, dotted, q, attr) -> Optional[list]:
         if isinstance(func, ast.Name):
             return ["q", q] if q else None
@@ -427,6 +471,10 @@ class _FunctionScan:
         if q and dotted and "." in dotted:
             return ["q", q]
         return None
+
+
+def _unawait(value: ast.AST) -> ast.AST:
+    return value.value if isinstance(value, ast.Await) else value
 
 
 def _non_orm_class(qualified: Optional[str]) -> bool:
@@ -512,7 +560,7 @@ class EffectSummaries(FactCollector):
     # "class ": files of classes without methods (Django models) still give their bases
     # (BL301 tells model classes apart).
     requires = ("def ", "class ")
-    version = 3  # 3: the merged fact no longer lists "funcs" (the keys of "where")
+    version = 4  # 4: external effects ("x") and enqueued tasks ("t") per function (severity)
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str):
         is_package = relpath.endswith("__init__.py")
@@ -537,6 +585,12 @@ class EffectSummaries(FactCollector):
                 rec["w"] = scan.writes
             if scan.calls:
                 rec["k"] = scan.calls
+            if scan.external:
+                rec["x"] = scan.external
+            if scan.tasks:
+                rec["t"] = scan.tasks
+            if scan.sends:
+                rec["s"] = scan.sends
             if scan.guard:
                 rec["g"] = 1
             if _whole_body_atomic(scan):
@@ -577,6 +631,10 @@ class EffectSummaries(FactCollector):
     def merge(self, parts: Dict[str, Any]) -> Dict[str, Any]:
         return merge_summaries(parts)
 
+
+# Methods whose effect depends on the receiver's library class (a project subclass of
+# EmailMessage, of an ssh client): recorded with the receiver for the merge to decide.
+_SEND_METHODS = frozenset({"send", "send_messages", "sendmail", "send_message", "exec_command"})
 
 _PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "setter", "cached_property", "wraps", "abstractmethod", "override"})
 
@@ -645,6 +703,7 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
                 out.append((target, call.line, in_tx) + tuple(raw[3:5]))
                 callers.setdefault(target, []).append((key, in_tx))
         edges[key] = out
+    external, tasks = _external_effects(funcs, edges, res, classes)
     # exported creates: {label: chain} with chain = [[callee key, call line], ...] + [create line]
     exported: Dict[str, Dict[str, list]] = {}
     for key, rec in funcs.items():
@@ -703,7 +762,62 @@ def merge_summaries(parts: Dict[str, Any]) -> Dict[str, Any]:
         "decorators": {k: rec["dn"] for k, rec in funcs.items() if rec.get("dn")},
         "flavour": flavour,
         "edges": {k: [list(e) for e in v] for k, v in edges.items() if v},
+        "external": external,
+        "tasks": tasks,
     }
+
+
+def _library_bases(classes: Dict[str, List[str]], cls: str) -> List[str]:
+    """The library classes a project class derives from (through project bases)."""
+    out, todo, seen = [], [cls], set()
+    while todo and len(seen) < 32:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for base in classes.get(name, ()):
+            (todo if base in classes else out).append(base)
+    return out
+
+
+def _external_effects(funcs: Dict[str, Any], edges: Dict[str, List[tuple]], res: "Resolver",
+                      classes: Dict[str, List[str]]):
+    """Severity's view: the external effect of each function (its own, else the first
+    found through the functions it calls and the tasks it enqueues, whatever their
+    guards: a task that sends mail sends it however the caller is guarded), and the task
+    function each enqueue label of a function starts ({key: {label: task key}})."""
+    tasks: Dict[str, Dict[str, str]] = {}
+    callers: Dict[str, List[str]] = {}
+    for key, out in edges.items():
+        for edge in out:
+            callers.setdefault(edge[0], []).append(key)
+    for key, rec in funcs.items():
+        for desc, _line, label in rec.get("t", ()):
+            target = res.resolve(desc, None)
+            if target and target in funcs and target != key:
+                callers.setdefault(target, []).append(key)
+                if label:
+                    tasks.setdefault(key, {}).setdefault(label, target)
+    external: Dict[str, str] = {k: rec["x"][0][0] for k, rec in funcs.items() if rec.get("x")}
+    for key, rec in funcs.items():
+        if key in external:
+            continue
+        for receiver, attr in rec.get("s", ()):
+            # msg = NotificationEmail(...); msg.send(): a project subclass of a mail class
+            receiver = res.canonical(receiver)
+            if receiver in classes and res.method(receiver, attr) is None:
+                found = next(filter(None, (external_of_receiver(b, attr) for b in _library_bases(classes, receiver))), None)
+                if found:
+                    external[key] = found
+                    break
+    work = list(external)
+    while work:  # grows only: each function is given its label once
+        key = work.pop()
+        for caller in callers.get(key, ()):
+            if caller not in external:
+                external[caller] = external[key]
+                work.append(caller)
+    return external, tasks
 
 
 class Resolver:
@@ -902,3 +1016,13 @@ class EffectIndex:
 
     def aliases(self) -> Dict[str, Dict[str, str]]:
         return self.data.get("aliases") or {}
+
+    def external(self, key: Optional[str]) -> Optional[str]:
+        """The external effect of calling ``key`` (or of running it as a task), through
+        its callees and enqueued tasks: "sends an email (send_mail)", else None."""
+        return (self.data.get("external") or {}).get(key) if key else None
+
+    def task_of(self, key: str, label: str) -> Optional[str]:
+        """The task function that the enqueue ``label`` ("enqueues a task (x.delay)") of
+        function ``key`` starts, when it resolves."""
+        return ((self.data.get("tasks") or {}).get(key) or {}).get(label)

@@ -10,6 +10,7 @@ Definitions follow the rule catalog's shared definitions "View (Django)" and
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, List, Optional, Sequence
 
 import libcst as cst
@@ -17,6 +18,7 @@ import libcst as cst
 from backendlint.syntax.calls import kwarg, positional
 from backendlint.syntax.literals import string_literal
 from backendlint.syntax.names import dotted_name, last_of
+from backendlint.syntax.walk import walk
 
 # ----------------------------------------------------------------------------------
 # small helpers
@@ -452,3 +454,94 @@ def handler_methods(ctx, func: cst.FunctionDef) -> Optional[List[str]]:
         if found:
             return found
     return None
+
+
+# -- what a handler is for (severity) -------------------------------------------------
+
+_ROUTE_DECORATORS = frozenset({"route", "api_route", "expose", "add_url_rule", "websocket"}) | frozenset(HTTP_METHOD_NAMES)
+
+
+def route_paths(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef] = ()) -> List[str]:
+    """The URL paths that route decorators give the handler (``@app.post("/test-email")``,
+    ``@ns.route("/verify")`` on its resource class, DRF ``@action(url_path="resend")``)."""
+    out: List[str] = []
+    decorators = list(func.decorators) + (list(classes[-1].decorators) if classes else [])
+    for dec in decorators:
+        expr = dec.decorator
+        if not isinstance(expr, cst.Call):
+            continue
+        callee = expr.func
+        last = last_of(dotted_name(callee) or "")
+        if isinstance(callee, cst.Attribute) and last in _ROUTE_DECORATORS:
+            value = positional(expr, 0) or kwarg(expr, "path") or kwarg(expr, "rule")
+        elif last in ("action", "detail_route", "list_route"):
+            value = kwarg(expr, "url_path")
+        else:
+            continue
+        text = string_literal(value) if value is not None else None
+        if text:
+            out.append(text)
+    return out
+
+
+def name_words(text: str) -> List[str]:
+    """``SendTestEmailView`` / ``send-test_email`` -> ["send", "test", "email", "view"]."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", text)
+    return [w for w in re.split(r"[^A-Za-z0-9]+|_", spaced.lower()) if w]
+
+
+# Decorators whose arguments name permissions or throttles (``user_passes_test(lambda u:
+# u.is_superuser)``, ``method_decorator(staff_member_required)``, ``@permission_classes([...])``).
+_GUARD_DECORATOR_WORDS = frozenset({"permission", "permissions", "passes", "require", "required", "requires",
+                                    "access", "only", "decorator", "throttle", "throttles", "ratelimit", "limit",
+                                    "classes", "dependencies"})
+_GUARD_KWARGS = ("permission_classes", "throttle_classes", "dependencies")
+
+
+def decorator_names(ctx, func: cst.FunctionDef, classes: Sequence[cst.ClassDef] = ()) -> List[str]:
+    """The names that guard the handler: its decorators and its class's
+    (``staff_member_required``), the names in the arguments of permission and throttle
+    decorators (``is_superuser`` in ``user_passes_test(lambda u: u.is_superuser)``,
+    ``IsAdminUser`` in ``@permission_classes([IsAdminUser])``, DRF ``@action(
+    permission_classes=...)``, FastAPI ``dependencies=[Depends(...)]``), FastAPI
+    ``Depends(get_admin_user)`` parameters and the class's ``permission_classes`` /
+    ``throttle_*`` attributes. Other arguments (``@extend_schema(responses=AdminSerializer)``,
+    the blueprint of ``@admin_bp.post``) are no guard."""
+    nodes: List[cst.CSTNode] = []
+    out: List[str] = []
+    for dec in list(func.decorators) + (list(classes[-1].decorators) if classes else []):
+        expr = dec.decorator
+        callee = expr.func if isinstance(expr, cst.Call) else expr
+        last = last_of(dotted_name(callee) or "")
+        route = isinstance(callee, cst.Attribute) and last in _ROUTE_DECORATORS
+        if not route and last:
+            out.append(last)
+        if not isinstance(expr, cst.Call):
+            continue
+        for arg in expr.args:
+            keyword = arg.keyword.value if arg.keyword is not None else ""
+            if keyword in _GUARD_KWARGS or (not route and not keyword and set(name_words(last)) & _GUARD_DECORATOR_WORDS):
+                nodes.append(arg.value)
+    params = func.params
+    for p in list(params.params) + list(params.kwonly_params):
+        default = p.default
+        if isinstance(default, cst.Call) and last_of(dotted_name(default.func) or "") in ("Depends", "Security"):
+            nodes.append(default)
+    if classes:
+        cls = classes[-1]
+        body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else []
+        for stmt in body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, (cst.Assign, cst.AnnAssign)):
+                        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                        if any(isinstance(t, cst.Name) and t.value.startswith(("permission_classes", "throttle")) for t in targets):
+                            nodes.append(small)
+    for node in nodes:
+        for sub in walk(node):
+            if isinstance(sub, cst.Name):
+                out.append(sub.value)
+            elif isinstance(sub, cst.Attribute):
+                out.append(sub.attr.value)
+    return out
+

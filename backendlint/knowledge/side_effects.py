@@ -362,6 +362,101 @@ def ast_side_effect(call: ast.Call, qualified: Optional[str]) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------------
+# external effects (severity: what a repeat does outside the database)
+# ----------------------------------------------------------------------------------
+
+# The catalog's *external* effects ("Severity", "Effect"), in a function body, on the
+# stdlib ``ast``: what the effect summaries record per function so that an enqueued
+# task or a called helper can say "this sends mail", whatever its guards. Wider than
+# ``ast_side_effect`` (whose labels are BL201's messages): also PUT/PATCH/DELETE, SMS,
+# push, subprocesses and ssh, mutating cloud-SDK calls.
+_AST_HTTP_WRITES = {"post", "put", "patch", "delete"}
+_AST_HTTP_MODULES = ("requests", "httpx")
+_SUBPROCESS = frozenset({
+    "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output", "subprocess.Popen",
+    "os.system", "os.popen", "os.spawnv", "os.spawnl", "os.execv", "os.execvp",
+    "asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell",
+})
+_PUSH_PREFIXES = ("firebase_admin.messaging.send", "pywebpush.webpush", "pyfcm.", "apns2.", "exponent_server_sdk.",
+                  "onesignal", "pusher.")
+_SMS_PREFIXES = ("twilio.", "vonage.", "nexmo.", "plivo.", "messagebird.")
+_MAIL_FUNCS = frozenset({"send_templated_mail", "send_html_mail"})
+_NOT_MAIL_BACKENDS = ("telegram", "slack", "discord")
+_MAIL_CLASSES = ("django.core.mail", "smtplib.", "flask_mail.", "flask_mailman.", "fastapi_mail.", "sendgrid.")
+# Cloud and remote-execution clients, recognised by what built the receiver.
+_REMOTE_CLIENTS = ("boto3.", "botocore.", "google.cloud.", "googleapiclient.", "azure.", "docker.", "kubernetes.",
+                   "paramiko.", "fabric.", "openstack.", "digitalocean.", "hcloud.", "ansible_runner.")
+_MUTATING_CALL = re.compile(
+    r"^(create|put|run|start|stop|terminate|reboot|delete|update|invoke|send|publish|execute|exec|submit|deploy|"
+    r"launch|modify|attach|detach|copy|upload|scale|restart|apply|patch)(_|$)"
+)
+
+EXTERNAL_VERB = {
+    PAYMENT: "charges a card",
+    HTTP: "sends an outbound {method}",
+    EMAIL: "sends an email",
+    "sms": "sends an SMS",
+    "push": "sends a push notification",
+    "subprocess": "runs a command",
+    "cloud": "calls a remote service",
+}
+
+
+def ast_external_effect(call: ast.Call, qualified: Optional[str], receiver_class: Optional[str] = None) -> Optional[str]:
+    """The label of the external effect of a call in a function body ("sends an email
+    (send_mail)", "runs a command (subprocess.run)"), or None. ``receiver_class``: the
+    qualified name of what built the receiver of a method call (``boto3.client``,
+    ``django.core.mail.EmailMessage``), when the function knows it."""
+    func = call.func
+    attr = func.attr if isinstance(func, ast.Attribute) else ""
+    q = qualified or ""
+    last = last_of(q) if q else attr
+    recv = receiver_class or ""
+    if q in _DJANGO_MAIL_FUNCS or last in _MAIL_FUNCS:
+        return f"{EXTERNAL_VERB[EMAIL]} ({last_of(q) or last})"
+    if attr == "send_messages" and not q.startswith(_NOT_MAIL_BACKENDS):
+        # Django's email backend API, whatever built the backend (``get_connection()``,
+        # a project helper that picks the event's SMTP server)
+        return f"{EXTERNAL_VERB[EMAIL]} (send_messages)"
+    if recv and attr:
+        found = external_of_receiver(recv, attr)
+        if found:
+            return found
+    if q.startswith("stripe.") and attr in _STRIPE_ACTIONS and len(q.split(".")) >= 3 and q.split(".")[-2][:1].isupper():
+        if not any(k.arg and "idempot" in k.arg.lower() for k in call.keywords):
+            return f"{EXTERNAL_VERB[PAYMENT]} ({q})"
+    if q.split(".", 1)[0] in _PAYMENT_SDKS and attr in ("sale", "charge", "capture", "submit_for_settlement"):
+        return f"{EXTERNAL_VERB[PAYMENT]} ({q})"
+    if q.split(".", 1)[0] in _AST_HTTP_MODULES and q.count(".") == 1 and last in _AST_HTTP_WRITES:
+        if last != "post" or not ast_idempotent_url(call):
+            return f"{EXTERNAL_VERB[HTTP].format(method=last.upper())} ({q})"
+    if q in _SUBPROCESS:
+        return f"{EXTERNAL_VERB['subprocess']} ({q})"
+    if q.startswith(_PUSH_PREFIXES):
+        return f"{EXTERNAL_VERB['push']} ({q})"
+    if q.startswith(_SMS_PREFIXES):
+        return f"{EXTERNAL_VERB['sms']} ({q})"
+    return None
+
+
+def external_of_receiver(receiver_class: str, attr: str) -> Optional[str]:
+    """The external effect of calling method ``attr`` on an object built by
+    ``receiver_class`` (a qualified class or factory: ``django.core.mail.EmailMessage``,
+    ``boto3.client``, ``twilio.rest.Client``), or None. Also used for project subclasses
+    of those, through their library base."""
+    recv = receiver_class
+    if attr in ("send", "send_messages", "sendmail", "send_message") and recv.startswith(_MAIL_CLASSES):
+        return f"{EXTERNAL_VERB[EMAIL]} ({last_of(recv)}.{attr})"
+    if recv.startswith(_SMS_PREFIXES) and attr in ("create", "send", "send_message"):
+        return f"{EXTERNAL_VERB['sms']} ({recv}.{attr})"
+    if recv.startswith(("paramiko.", "fabric.")) and attr in ("exec_command", "run", "sudo"):
+        return f"{EXTERNAL_VERB['subprocess']} ({recv.split('.', 1)[0]} {attr})"
+    if recv.startswith(_REMOTE_CLIENTS) and _MUTATING_CALL.match(attr):
+        return f"{EXTERNAL_VERB['cloud']} ({recv.split('.', 1)[0]} {attr})"
+    return None
+
+
+# ----------------------------------------------------------------------------------
 # tasks that are idempotent by name
 # ----------------------------------------------------------------------------------
 

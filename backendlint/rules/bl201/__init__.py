@@ -12,11 +12,13 @@ from typing import List, Optional, Sequence, Tuple
 
 import libcst as cst
 
+from backendlint.analysis import contexts
 from backendlint.engine.rule import Option, Rule
 from backendlint.index import effects, middleware
 from backendlint.knowledge import creates, guards, handlers, orm, side_effects
 from backendlint.knowledge.paths import is_test_path
 from backendlint.rules.bl201.checks import post_test
+from backendlint.rules.bl201.severity import rank_finding
 from backendlint.rules.bl201.state import ALL, Analysis, State, guard
 from backendlint.rules.bl201.walk import PostWalk, is_session
 from backendlint.syntax.names import dotted_name
@@ -35,7 +37,7 @@ class NonIdempotentPost(Rule):
     # "Post Falls" of an airport table do not count. (Each alternative begins with its
     # literal, the lookbehind after it, so that the regex engine can scan for them.)
     requires_re = r"post(?<![a-z]post)(?![a-z])|POST(?![A-Z])|create(?<![a-z]create)(?![a-z])"
-    facts = orm.FACTS + middleware.FACTS + effects.FACTS
+    facts = tuple(dict.fromkeys(orm.FACTS + middleware.FACTS + effects.FACTS + contexts.FACTS))
     options = (
         Option(
             "guards",
@@ -43,6 +45,13 @@ class NonIdempotentPost(Rule):
             [],
             "extra names of decorators, dependencies, middleware or functions that make a "
             "handler idempotent (matched on the full or last dotted name)",
+        ),
+        Option(
+            "log-models",
+            list,
+            [],
+            "models of your own whose rows record that something happened (a duplicate is "
+            "noise): findings that create only those are low",
         ),
     )
 
@@ -53,10 +62,12 @@ class NonIdempotentPost(Rule):
     @classmethod
     def prepare(cls, facts, options=None) -> None:
         effects.run_resolver(facts)  # follows handlers' calls into project functions
+        contexts.context_map(facts)  # severity: the context of every project function
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
         self.extra_guards = tuple(self.opts.guards or ())
+        self.log_models = tuple(self.opts.log_models or ())
         self.file_mentions_idempotency = "idempot" in ctx.source.lower()
         self.in_tests = is_test_path(ctx.relpath)
 
@@ -65,14 +76,17 @@ class NonIdempotentPost(Rule):
         found = self.analyse(node)
         if found is None or found[1] is None:
             return
-        unguarded = []
+        unguarded: List[str] = []
+        reported = []
         for event in found[1].events:
             if not event.guarded and event.label not in unguarded:
                 unguarded.append(event.label)
+                reported.append(event)
         if not unguarded:
             return
         what = _join(unguarded)
-        self.report(node.name, f"POST handler {what} without an idempotency guard {GUARD_HINT}")
+        ranked = rank_finding(self.ctx, node, handlers.enclosing_classes(self.ctx.stack), reported)
+        self.report(node.name, f"POST handler {what} without an idempotency guard {GUARD_HINT}", **ranked.as_report())
 
     def analyse(self, node: cst.FunctionDef) -> Optional[Tuple[str, Optional[Analysis]]]:
         """(handler kind, analysis) for a POST handler (analysis None when a handler-wide
@@ -90,6 +104,7 @@ class NonIdempotentPost(Rule):
         analysis = Analysis(ctx, side_effects.local_bindings(node), set(methods) if methods else None)
         analysis.scope = orm.OrmScope(ctx, node)
         analysis.func = node
+        analysis.log_models = self.log_models
         if len(classes) == 1:
             analysis.class_key = f"{ctx.module_name}.{classes[0].name.value}"
             analysis.self_key = f"{analysis.class_key}.{node.name.value}"

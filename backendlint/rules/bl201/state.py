@@ -40,6 +40,8 @@ class State:
 class Finding:
     label: str
     guarded: bool
+    effect: str = "row"  # knowledge.impact: external / invariant / row / log
+    what: str = ""  # the effect in a few words, for the finding's why ("sends an email (send_mail)")
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Analysis:
     self_key: Optional[str] = None  # the handler's own summary key
     callee_labels: Set[str] = field(default_factory=set)  # what project calls were found to do
     func: object = None  # the handler's FunctionDef
+    log_models: Tuple[str, ...] = ()  # the ``log-models`` option
 
 
 def same_model(a: str, b: str) -> bool:

@@ -22,6 +22,7 @@ from backendlint.index.effects import CreatePath, EffectIndex
 from backendlint.knowledge import creates, guards, orm, side_effects
 from backendlint.knowledge.side_effects import SideEffect
 from backendlint.rules.bl201.checks import IfTest, exits, lookups_in
+from backendlint.rules.bl201.severity import effect_of_callee, effect_of_row, effect_of_side_effect
 from backendlint.rules.bl201.state import Analysis, Finding, State, guard
 from backendlint.syntax.flow import Flow, Outcome
 from backendlint.syntax.names import dotted_name, last_of
@@ -194,7 +195,7 @@ class PostWalk(Flow[State]):
             if owner is not None and owner in a.model_vars and owner not in a.loaded_vars:
                 return state  # a child row of an object this handler creates
             if not creates.is_log_model(made.model):
-                a.events.append(Finding(f"creates {made.label}", state.covers(made.model)))
+                a.events.append(Finding(f"creates {made.label}", state.covers(made.model), *effect_of_row(made.model, a.log_models)))
             return state
         if isinstance(func, cst.Attribute):
             # obj.save() of an instance constructed in the handler; Order(...).save()
@@ -247,7 +248,8 @@ class PostWalk(Flow[State]):
         effect = side_effects.classify_call(ctx, call, a.bindings)
         if effect is not None and self._counts(effect, call):
             guarded = effect.idempotent or state.covers_effects()
-            a.events.append(Finding(f"{side_effects.EFFECT_VERB[effect.kind]} ({effect.label})", guarded))
+            severity = effect_of_side_effect(effect, self._task(call, effect), EffectIndex.of(ctx.facts))
+            a.events.append(Finding(f"{side_effects.EFFECT_VERB[effect.kind]} ({effect.label})", guarded, *severity))
         elif effect is None:
             self._project_call(call, state)
         return state
@@ -275,7 +277,19 @@ class PostWalk(Flow[State]):
                 guarded = state.covers(model)
             else:
                 guarded = state.covers_effects()
-            a.events.append(Finding(f"calls {_describe(index, path)}, which {label} ({_create_line(index, path)})", guarded))
+            a.events.append(Finding(f"calls {_describe(index, path)}, which {label} ({_create_line(index, path)})", guarded,
+                                    *effect_of_callee(index, path, label, a.log_models)))
+
+    def _task(self, call: cst.Call, effect: SideEffect) -> Optional[str]:
+        """The project function ``send_welcome.delay()`` enqueues (None: not certain, a
+        string name, ``send_task``)."""
+        func = call.func
+        if effect.kind != side_effects.TASK or not isinstance(func, cst.Attribute):
+            return None
+        if func.attr.value not in ("delay", "apply_async") or not isinstance(func.value, (cst.Name, cst.Attribute)):
+            return None
+        a = self.a
+        return project_callee(self.ctx, cst.Call(func=func.value), a.bindings, a.class_key, a.self_key, a.func)
 
     def _is_session(self, expr: cst.BaseExpression) -> bool:
         return is_session(self.ctx, self.a, expr)
@@ -284,7 +298,7 @@ class PostWalk(Flow[State]):
         a = self.a
         if creates.is_log_model(model):
             return
-        event = Finding(f"creates {model}", guarded)
+        event = Finding(f"creates {model}", guarded, *effect_of_row(model, a.log_models))
         a.events.append(event)
         if pending and not guarded:
             a.pending_adds.append(event)
