@@ -705,7 +705,7 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
     def method(self, recv: Val, meth: str, e: Any, recv_e: Any) -> Val:
         out = self._method(recv, meth, e, recv_e)
         if out.k in SIZED and recv.k in SIZED + ("rel",):
-            size = narrow(recv.size, size_hint(meth, e))
+            size = narrow(narrow(recv.size, out.size), size_hint(meth, e))
             if size != out.size:
                 out = out.but(size=size)
         return out
@@ -736,7 +736,7 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
         if k == "exec":
             if meth == "scalars":
                 return Val("rows", fw="sa", model=recv.model, eager=recv.eager, asyn=recv.asyn, desc=desc,
-                           node=recv.node, taint=taint)
+                           node=recv.node, taint=taint, size=recv.size)
             if meth in ("scalar_one", "scalar_one_or_none"):
                 return self.instance(recv, taint) if recv.model else unknown(taint)
             if meth == "unique":
