@@ -352,3 +352,36 @@ def test_sqlalchemy_collection_is_not_stepped_down(tmp_path):
 def test_sqlalchemy_many_to_one_to_a_lookup_table_is_low(tmp_path):
     d = sa(tmp_path, "kind")
     assert (d.severity, d.why) == ("low", "request handler; rows of a lookup table (BookType)")
+
+
+# -- corpus lessons ------------------------------------------------------------------------------
+
+def test_unknown_or_relation_off_the_request_path_is_low(tmp_path):
+    """A caller's list or one parent's rows in a task or library function: on the corpus
+    these were a few items (dict items, a form's fields, the lines of one fulfilment)."""
+    task = one(run(tmp_path, "pass", code="BL402", files={"shop/tasks.py": """
+from celery import shared_task
+from .models import Order
+
+@shared_task
+def sync(ids):
+    for pk in ids:
+        Order.objects.get(pk=pk)
+"""}))
+    assert (task.severity, task.why) == ("low", "background task; a collection of unknown size, off the request path")
+    rel = one(run(tmp_path, "pass", files={"shop/tasks.py": """
+from celery import shared_task
+from .models import Order
+
+@shared_task
+def notify(order_id):
+    order = Order.objects.get(pk=order_id)
+    for item in order.items.all():
+        print(item.product.name)
+"""}))
+    assert (rel.severity, rel.why) == ("low", "background task; the items of one Order, off the request path")
+    view = one(run(tmp_path, """
+for pk in request.data["ids"]:
+    Order.objects.get(pk=pk)
+""", code="BL402"))
+    assert view.severity == "medium"

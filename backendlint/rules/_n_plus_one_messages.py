@@ -100,6 +100,11 @@ def severity(ctx, loops: Sequence[Loop], work_loop: Loop, index: ModelIndex, loo
         work = sorted(per_item_work(ctx, work_loop) & work_kinds)
         if work:
             low = f"{words}; {WORK_WHY[work[0]]}"
+    if low is None and mag in (RELATION, UNKNOWN) and context.name != REQUEST:
+        # The catalog's medium column is "table in task or library; relation or unknown in
+        # request": one parent's rows or a caller's list, off the request path, is what
+        # remains, and on the corpus these were loops over a few items (see the page).
+        low = f"{words}, off the request path"
     high = words if context.name == REQUEST and mag == TABLE else None
     return rank(context.name, context_why=context.describe(), low=low, high=high, medium=words)
 
