@@ -385,3 +385,24 @@ for pk in request.data["ids"]:
     Order.objects.get(pk=pk)
 """, code="BL402"))
     assert view.severity == "medium"
+
+
+@pytest.mark.parametrize("lookup", ["order=order", "order_id=order.pk", "order__pk=order.pk"])
+def test_rows_filtered_by_their_parent_are_a_relation(tmp_path, lookup):
+    """``Item.objects.filter(order=order)`` walks one order's items, like
+    ``order.items.all()``: on the corpus, a cable's two terminations, an annotation's
+    storage links."""
+    d = one(run(tmp_path, f"""
+order = Order.objects.get(pk=request.GET["id"])
+for item in Item.objects.filter({lookup}):
+    print(item.product.name)
+"""))
+    assert (d.severity, d.why) == ("medium", "request handler; the Item rows of one Order")
+
+
+def test_a_filter_through_a_parent_field_is_still_a_table(tmp_path):
+    d = one(run(tmp_path, """
+for item in Item.objects.filter(order__paid=True):
+    print(item.product.name)
+"""))
+    assert (d.severity, d.why) == ("high", "request handler; rows of Item")

@@ -58,7 +58,9 @@ def loop_magnitude(loop: Loop, index: ModelIndex, lookup: Sequence[str]) -> Tupl
     if loop.size == "relation":
         owner, attr = loop.of or (None, None)
         owner_name = index.model_name(loop.fw, owner) if owner else "row"
-        return RELATION, f"the {attr} of one {owner_name}" if attr else "the related rows of one row"
+        if attr:
+            return RELATION, f"the {attr} of one {owner_name}"
+        return RELATION, f"the {name} rows of one {owner_name}" if name else "the related rows of one row"
     if name and is_lookup_model(name, lookup):
         return BOUNDED, f"rows of a lookup table ({name})"
     if loop.size == "page":

@@ -72,6 +72,8 @@ from backendlint.index.models import (
     IR_TUPLE,
     IR_WALRUS,
 )
+from backendlint.knowledge.magnitude import exits_first_round
+from backendlint.knowledge.models import FK, O2O
 from backendlint.knowledge.queries import (
     BUILTINS,
     DJ_WRITE,
@@ -82,7 +84,6 @@ from backendlint.knowledge.queries import (
     LOADERS_LAZY,
     SA_LAZY,
 )
-from backendlint.knowledge.magnitude import exits_first_round
 from backendlint.syntax.flow import Flow, Outcome
 from backendlint.syntax.names import last_of
 from backendlint.syntax.walk import statements
@@ -706,9 +707,31 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
         out = self._method(recv, meth, e, recv_e)
         if out.k in SIZED and recv.k in SIZED + ("rel",):
             size = narrow(narrow(recv.size, out.size), size_hint(meth, e))
-            if size != out.size:
-                out = out.but(size=size)
+            of = out.of if size == out.size else recv.of
+            parent = self.parent_filter(recv, meth, e)
+            if parent is not None and narrow(size, "relation") != size:
+                size, of = "relation", parent
+            if size != out.size or of != out.of:
+                out = out.but(size=size, of=of)
         return out
+
+    def parent_filter(self, recv: Val, meth: str, e: Any) -> Optional[tuple]:
+        """``Item.objects.filter(order=order)`` / ``order_id=...``: the rows of one parent,
+        as ``order.items.all()`` (the parent's model key, None)."""
+        if meth != "filter" or recv.fw != "dj" or not recv.model:
+            return None
+        for kw, _value in e[4]:
+            name = kw
+            for suffix in ("__pk", "__id", "__exact", "_id"):
+                if name.endswith(suffix):
+                    name = name[: -len(suffix)]
+                    break
+            if "__" in name:
+                continue
+            info = self.facts.django_relation(recv.model, name)
+            if info is not None and info.kind in (FK, O2O) and info.target:
+                return (info.target, None)
+        return None
 
     def _method(self, recv: Val, meth: str, e: Any, recv_e: Any) -> Val:
         node = e[1]
