@@ -406,3 +406,13 @@ for item in Item.objects.filter(order__paid=True):
     print(item.product.name)
 """))
     assert (d.severity, d.why) == ("high", "request handler; rows of Item")
+
+
+def test_rows_by_a_list_of_keys_the_caller_gives_are_unknown(tmp_path):
+    """``filter(pk__in=ids)``: as many rows as the caller's keys, not a table."""
+    d = one(run(tmp_path, """
+ids = request.GET.getlist("id")
+for o in Order.objects.filter(pk__in=ids):
+    print(o.customer.name)
+"""))
+    assert (d.severity, d.why) == ("medium", "request handler; rows of Order by a list of keys")

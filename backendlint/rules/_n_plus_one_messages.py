@@ -55,6 +55,8 @@ def loop_magnitude(loop: Loop, index: ModelIndex, lookup: Sequence[str]) -> Tupl
         return UNKNOWN, "a collection of unknown size"
     if loop.size == "bounded":
         return BOUNDED, f"rows of {name} by key or a small slice" if name else "rows by key or a small slice"
+    if loop.size == "keys":
+        return UNKNOWN, f"rows of {name} by a list of keys" if name else "rows by a list of keys"
     if loop.size == "relation":
         owner, attr = loop.of or (None, None)
         owner_name = index.model_name(loop.fw, owner) if owner else "row"

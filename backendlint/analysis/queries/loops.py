@@ -177,13 +177,14 @@ def _key_compare(e: Any) -> bool:
 def size_hint(meth: str, e: Any) -> Optional[str]:
     """What a query method's arguments say of the rows left: filtered by a key
     (``filter(pk=...)``, ``pk__in=[1, 2]``, ``where(M.id == x)``) or a small
-    ``limit(n)``: bounded; ``offset``/``slice``: a page; another filter: filtered."""
+    ``limit(n)``: bounded; ``pk__in=ids``: as many as the caller's keys; ``offset``/``slice``:
+    a page; another filter: filtered."""
     if meth in ("filter", "filter_by", "where", "get"):
         for kw, value in e[4]:
             if kw in KEY_LOOKUPS:
                 return "bounded"
-            if kw in KEY_LIST_LOOKUPS and value[0] == IR_TUPLE and len(value[2]) <= SMALL_LIMIT:
-                return "bounded"
+            if kw in KEY_LIST_LOOKUPS:
+                return "bounded" if value[0] == IR_TUPLE and len(value[2]) <= SMALL_LIMIT else "keys"
         if any(_key_compare(a) for a in e[3]):
             return "bounded"
         return "filtered" if e[3] or e[4] or e[5] else None

@@ -54,7 +54,8 @@ class Val:
         # How many rows a query or collection holds, as far as its methods say (read by
         # the loops' magnitude): None (all rows), "filtered" (by something but a key),
         # "page" (an offset slice or a listing page), "relation" (one parent's related
-        # rows), "bounded" (filtered by key, or a small ``[:n]`` / ``.limit(n)``).
+        # rows), "keys" (filtered by a list of keys the caller gives: ``pk__in=ids``),
+        # "bounded" (filtered by key, or a small ``[:n]`` / ``.limit(n)``).
         self.size = size
         self.of = of  # for size "relation": (the parent's model key, the relation's name)
 
@@ -146,7 +147,7 @@ def const_text(v: Val) -> Optional[str]:
 
 
 # Sizes from the smallest: a join of two values takes the larger.
-SIZE_ORDER = {"bounded": 0, "relation": 1, "filtered": 2, "page": 2, None: 3}
+SIZE_ORDER = {"bounded": 0, "keys": 1, "relation": 2, "filtered": 3, "page": 3, None: 4}
 
 
 def narrowest_of_larger(a: Optional[str], b: Optional[str]) -> Optional[str]:
