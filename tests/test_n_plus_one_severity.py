@@ -416,3 +416,22 @@ for o in Order.objects.filter(pk__in=ids):
     print(o.customer.name)
 """))
     assert (d.severity, d.why) == ("medium", "request handler; rows of Order by a list of keys")
+
+
+def test_sqlalchemy_rows_by_a_list_of_keys_are_unknown(tmp_path):
+    """``where(Book.id.in_(ids))``: as many rows as the caller's keys (on the corpus, the
+    dashboards of a list of ids in a cache-warming task)."""
+    diags = lint(tmp_path, {"app/__init__.py": "", "app/models.py": SA_MODELS, "app/views.py": """
+from flask import Flask, request
+from sqlalchemy import select
+from app.models import Book, session
+
+app = Flask(__name__)
+
+@app.get("/books")
+def some_books():
+    ids = request.args.getlist("id")
+    for book in session.scalars(select(Book).where(Book.id.in_(ids))):
+        print(book.tags)
+"""}, select=["BL401"])
+    assert (one(diags).severity, one(diags).why) == ("medium", "request handler; rows of Book by a list of keys")

@@ -174,6 +174,12 @@ def _key_compare(e: Any) -> bool:
             and any(side[0] == IR_ATTR and side[3] in KEY_LOOKUPS for side in (e[2], e[3][0][1])))
 
 
+def _key_in(e: Any) -> bool:
+    """``M.id.in_(ids)``."""
+    return (e[0] == IR_CALL and e[2][0] == IR_ATTR and e[2][3] == "in_" and e[2][2][0] == IR_ATTR
+            and e[2][2][3] in KEY_LOOKUPS)
+
+
 def size_hint(meth: str, e: Any) -> Optional[str]:
     """What a query method's arguments say of the rows left: filtered by a key
     (``filter(pk=...)``, ``pk__in=[1, 2]``, ``where(M.id == x)``) or a small
@@ -187,6 +193,11 @@ def size_hint(meth: str, e: Any) -> Optional[str]:
                 return "bounded" if value[0] == IR_TUPLE and len(value[2]) <= SMALL_LIMIT else "keys"
         if any(_key_compare(a) for a in e[3]):
             return "bounded"
+        for a in e[3]:
+            if _key_in(a):
+                values = a[3]
+                small = values and values[0][0] == IR_TUPLE and len(values[0][2]) <= SMALL_LIMIT
+                return "bounded" if small else "keys"
         return "filtered" if e[3] or e[4] or e[5] else None
     if meth in ("exclude", "having", "search"):
         return "filtered"
