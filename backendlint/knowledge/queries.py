@@ -88,3 +88,7 @@ BATCH_TARGET_WORDS = ("chunk", "batch", "page", "offset", "slice")
 BATCH_CALL_WORDS = ("chunk", "batch", "grouper", "paginat", "slices", "partition")
 # Words in the name of an executed statement's variable that say it writes.
 WRITE_STATEMENT_WORDS = ("update", "insert", "delete", "upsert", "merge", "create", "drop", "alter", "truncate")
+
+# Lookups that address rows by primary key (severity: such rows are bounded).
+KEY_LOOKUPS = frozenset({"pk", "id", "pk__exact", "id__exact", "uuid"})
+KEY_LIST_LOOKUPS = frozenset({"pk__in", "id__in"})

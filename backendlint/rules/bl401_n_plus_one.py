@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from backendlint.analysis.queries import Access, LoopOwners, analysis
-from backendlint.engine.rule import Rule
+from backendlint.analysis.contexts import FACTS as CONTEXT_FACTS, context_map
+from backendlint.analysis.queries import COMMIT, MAIL, OUTBOUND, RENDER, Access, LoopOwners, analysis
+from backendlint.analysis.severity import Rank
+from backendlint.engine.rule import Option, Rule
 from backendlint.index.models import KIND, ModelIndex
+from backendlint.knowledge.magnitude import is_lookup_model
 from backendlint.knowledge.models import GFK, SINGLE
 from backendlint.knowledge.paths import is_migration_path, is_test_path
-from backendlint.rules._n_plus_one_messages import short
+from backendlint.rules._n_plus_one_messages import LOOKUP_OPTION_HELP, one_step_below, severity, short
+
+# Per-item work that makes the query not the cost of the loop (catalog: BL401's low row).
+_COSTLIER = frozenset({COMMIT, OUTBOUND, MAIL, RENDER})
+_PLURAL_ENDINGS = ("s", "_list", "_set", "_all")
 
 
 class NPlusOne(LoopOwners, Rule):
@@ -27,7 +34,8 @@ class NPlusOne(LoopOwners, Rule):
     # not count; "1for x in y" does). The lookbehind follows the literal so that the
     # regex engine can scan for the literal.
     requires_re = r"for(?<![A-Za-z_]for)\b"
-    facts = (KIND,)
+    facts = (KIND,) + CONTEXT_FACTS
+    options = (Option("lookup-models", list, [], LOOKUP_OPTION_HELP),)
 
     @classmethod
     def skips_path(cls, relpath: str) -> bool:
@@ -37,6 +45,7 @@ class NPlusOne(LoopOwners, Rule):
     @classmethod
     def prepare(cls, facts, options=None) -> None:
         ModelIndex.of(facts.get(KIND))
+        context_map(facts)
 
     def end_module(self) -> None:
         if self.skips_path(self.ctx.relpath):
@@ -47,7 +56,7 @@ class NPlusOne(LoopOwners, Rule):
         index = ModelIndex.of(self.ctx.facts.get(KIND) if self.ctx.facts is not None else None)
         lines = self.ctx.lines_of([getattr(a.root, "node", None) for a in found])
         for a in found:
-            self.report(a.node, message(index, a, lines))
+            self.report(a.node, message(index, a, lines), **rank_access(self.ctx, index, a, self.opts.lookup_models).as_report())
 
 
 def reported(accesses: List[Access]) -> List[Access]:
@@ -61,6 +70,23 @@ def reported(accesses: List[Access]) -> List[Access]:
         if a.key not in out:
             out[a.key] = a
     return list(out.values())
+
+
+def many_to_one(a: Access) -> bool:
+    """A SQLAlchemy scalar relationship read lazily: served from the identity map when the
+    targets repeat. The index does not record which side holds the foreign key: a
+    relationship said ``uselist=False``, or one with a singular name, counts as one."""
+    return a.fw == "sa" and a.lazy != "dynamic" and (a.single or not a.attr.endswith(_PLURAL_ENDINGS))
+
+
+def rank_access(ctx, index: ModelIndex, a: Access, lookup) -> Rank:
+    loops = list(a.loops or (a.loop,))
+    if not many_to_one(a):
+        return severity(ctx, loops, a.loop, index, lookup, _COSTLIER)
+    target = index.model_name("sa", a.target) if a.target else None
+    low = f"rows of a lookup table ({target})" if target and is_lookup_model(target, lookup) else None
+    return one_step_below(severity(ctx, loops, a.loop, index, lookup, _COSTLIER, low=low),
+                          "up to one query per distinct target")
 
 
 def _where(root, lines: Dict[int, int]) -> str:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from backendlint.analysis.queries import Loop, LoopOwners, QueryEvent, analysis
+from backendlint.analysis.contexts import FACTS as CONTEXT_FACTS, context_map
+from backendlint.analysis.queries import MAIL, OUTBOUND, RENDER, Loop, LoopOwners, QueryEvent, analysis
 from backendlint.analysis.queries.ir import render
-from backendlint.engine.rule import Rule
+from backendlint.engine.rule import Option, Rule
 from backendlint.index.models import KIND, ModelIndex
 from backendlint.knowledge.paths import is_migration_path, is_test_path
-from backendlint.rules._n_plus_one_messages import short
+from backendlint.rules._n_plus_one_messages import LOOKUP_OPTION_HELP, severity, short
+
+# Per-item work that makes the query not the cost of the loop (catalog: BL402's low row).
+_COSTLIER = frozenset({OUTBOUND, MAIL, RENDER})
 
 
 class QueryInLoop(LoopOwners, Rule):
@@ -26,7 +30,8 @@ class QueryInLoop(LoopOwners, Rule):
     # not count; "1for x in y" does). The lookbehind follows the literal so that the
     # regex engine can scan for the literal.
     requires_re = r"for(?<![A-Za-z_]for)\b"
-    facts = (KIND,)
+    facts = (KIND,) + CONTEXT_FACTS
+    options = (Option("lookup-models", list, [], LOOKUP_OPTION_HELP),)
 
     @classmethod
     def skips_path(cls, relpath: str) -> bool:
@@ -36,6 +41,7 @@ class QueryInLoop(LoopOwners, Rule):
     @classmethod
     def prepare(cls, facts, options=None) -> None:
         ModelIndex.of(facts.get(KIND))
+        context_map(facts)
 
     def end_module(self) -> None:
         if self.skips_path(self.ctx.relpath):
@@ -44,8 +50,11 @@ class QueryInLoop(LoopOwners, Rule):
         if not found:
             return
         lines = self.ctx.lines_of([loop.src_e[1] for _, loop in found])
+        index = ModelIndex.of(self.ctx.facts.get(KIND) if self.ctx.facts is not None else None)
         for event, loop in found:
-            self.report(event.node, message(event, loop, lines))
+            loops = [c.loop for c in event.loops]
+            ranked = severity(self.ctx, loops, loop, index, self.opts.lookup_models, _COSTLIER)
+            self.report(event.node, message(event, loop, lines), **ranked.as_report())
 
 
 def per_item_loop(event: QueryEvent) -> Optional[Loop]:

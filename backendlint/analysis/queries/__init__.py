@@ -13,7 +13,19 @@ Split by concern, bottom-up:
 It returns data, never sentences: each rule decides what is reported and words it.
 """
 
-from backendlint.analysis.queries.file import FileAnalysis, LoopOwners, analysis, loop_owner
+from backendlint.analysis.queries.file import (
+    COMMIT,
+    MAIL,
+    OUTBOUND,
+    RENDER,
+    FileAnalysis,
+    LoopOwners,
+    analysis,
+    loop_context,
+    loop_owner,
+    per_item_work,
+)
 from backendlint.analysis.queries.loops import Access, Loop, LoopContext, QueryEvent
 
-__all__ = ["Access", "FileAnalysis", "Loop", "LoopContext", "LoopOwners", "QueryEvent", "analysis", "loop_owner"]
+__all__ = ["COMMIT", "MAIL", "OUTBOUND", "RENDER", "Access", "FileAnalysis", "Loop", "LoopContext", "LoopOwners",
+           "QueryEvent", "analysis", "loop_context", "loop_owner", "per_item_work"]

@@ -144,7 +144,7 @@ class DjangoSemantics:
         base = Val("qs", fw="dj", model=recv.model, backref=recv.backref, desc=desc, node=recv.node, taint=taint,
                    trail=recv.trail if loaded and owner.loop is not None and meth == "all" else (),
                    root=recv.root if loaded and owner.loop is not None and meth == "all" else None,
-                   extra="viarel" if owner.loop is not None else None)
+                   extra="viarel" if owner.loop is not None else None, size="relation", of=(owner.model, attr))
         if meth == "all" and loaded:
             base = base.but(eager=recv.eager)
         elif owner.opaque and meth == "all":

@@ -13,14 +13,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
+from backendlint.analysis.contexts import Context, context_of
 from backendlint.analysis.queries.interpreter import Interpreter
 from backendlint.analysis.queries.ir import statements_ir
 from backendlint.analysis.queries.loops import Access, Loop, QueryEvent
 from backendlint.analysis.queries.values import Val
 from backendlint.index.models import KIND, ModelIndex
+from backendlint.knowledge.side_effects import EMAIL, HTTP, PAYMENT, classify_call, local_bindings
+from backendlint.syntax.names import dotted_name
 
 _MEMO_OWNERS = "queries.loop_owners"
 _MEMO_ANALYSIS = "queries.analysis"
+_MEMO_CONTEXTS = "queries.loop_contexts"
 
 
 class FileAnalysis:
@@ -133,24 +137,28 @@ class LoopOwners:
     loop (for statements, comprehensions and generator expressions)."""
 
     def visit_For(self, node: cst.For) -> None:
-        self._note_loop()
+        self._note_loop(node)
 
     def visit_ListComp(self, node: cst.ListComp) -> None:
-        self._note_loop()
+        self._note_loop(node)
 
     def visit_SetComp(self, node: cst.SetComp) -> None:
-        self._note_loop()
+        self._note_loop(node)
 
     def visit_DictComp(self, node: cst.DictComp) -> None:
-        self._note_loop()
+        self._note_loop(node)
 
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-        self._note_loop()
+        self._note_loop(node)
 
-    def _note_loop(self) -> None:
+    def _note_loop(self, node: cst.CSTNode) -> None:
         owner, cls_name, _ = loop_owner(self.ctx.stack)
         if owner is None:
             return
+        # The context of the unit around the loop, while the traversal's stack is valid.
+        contexts = self.ctx.memo.setdefault(_MEMO_CONTEXTS, {})
+        if id(node) not in contexts:
+            contexts[id(node)] = (node, context_of(self.ctx), owner)
         seen = self.ctx.memo.setdefault(_MEMO_OWNERS, {})
         if id(owner) not in seen:
             seen[id(owner)] = (owner, cls_name)
@@ -178,3 +186,60 @@ def analysis(ctx) -> FileAnalysis:
         fa = FileAnalysis(ctx, functions)
         ctx.memo[_MEMO_ANALYSIS] = fa
     return fa
+
+
+def loop_context(ctx, loop: Loop) -> Optional[Context]:
+    """The context of the unit of work around ``loop`` (noted during the traversal)."""
+    found = ctx.memo.get(_MEMO_CONTEXTS, {}).get(id(loop.node))
+    return found[1] if found is not None and found[0] is loop.node else None
+
+
+# Per-item work that costs more than a query (BL401/BL402 rank such loops low).
+COMMIT = "commit"
+OUTBOUND = "outbound"
+MAIL = "mail"
+RENDER = "render"
+_RENDER_CALLS = frozenset({"render_to_string", "render_to_response", "write_pdf", "CreatePDF", "from_string",
+                           "render_template", "generate_pdf", "to_pdf", "make_pdf"})
+
+
+def per_item_work(ctx, loop: Loop) -> frozenset:
+    """What the body of ``loop`` does per item besides its queries: commits
+    (``session.commit()``, ``transaction.commit()``), outbound calls, mail, rendering a
+    file (``render_to_string``, PDFs). Data: the rules decide what it means."""
+    node = loop.node
+    body = node.body if isinstance(node, cst.For) else getattr(node, "elt", None)
+    if body is None:
+        return frozenset()
+    noted = ctx.memo.get(_MEMO_CONTEXTS, {}).get(id(node))
+    owner = noted[2] if noted is not None and noted[0] is node else None
+    bindings = local_bindings(owner) if isinstance(owner, cst.FunctionDef) else None
+    found = set()
+    for call in _calls(body):
+        func = call.func
+        last = func.attr.value if isinstance(func, cst.Attribute) else (func.value if isinstance(func, cst.Name) else "")
+        if last == "commit":
+            found.add(COMMIT)
+            continue
+        if last in _RENDER_CALLS or (last == "render" and isinstance(func, cst.Attribute)
+                                      and "template" in (dotted_name(func.value) or "").lower()):
+            found.add(RENDER)
+            continue
+        effect = classify_call(ctx, call, bindings)
+        if effect is not None:
+            if effect.kind == EMAIL:
+                found.add(MAIL)
+            elif effect.kind in (HTTP, PAYMENT):
+                found.add(OUTBOUND)
+    return frozenset(found)
+
+
+def _calls(root: cst.CSTNode):
+    todo = [root]
+    while todo:
+        cur = todo.pop()
+        if isinstance(cur, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(cur, cst.Call):
+            yield cur
+        todo.extend(cur.children)

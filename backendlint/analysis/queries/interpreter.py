@@ -31,7 +31,17 @@ from backendlint.analysis.queries.ir import (
     statements_ir,
     stores,
 )
-from backendlint.analysis.queries.loops import Access, Loop, LoopContext, QueryEvent, is_batching_loop, is_literal_loop
+from backendlint.analysis.queries.loops import (
+    SIZED,
+    Access,
+    Loop,
+    LoopContext,
+    QueryEvent,
+    is_batching_loop,
+    is_literal_loop,
+    size_hint,
+    slice_size,
+)
 from backendlint.analysis.queries.sqlalchemy import (
     SqlAlchemySemantics,
     connish,
@@ -40,7 +50,7 @@ from backendlint.analysis.queries.sqlalchemy import (
     sa_options,
     sessionish,
 )
-from backendlint.analysis.queries.values import EMPTY, UNKNOWN, Val, merge, merge_env, union, unknown
+from backendlint.analysis.queries.values import EMPTY, UNKNOWN, Val, merge, merge_env, narrow, union, unknown
 from backendlint.index.models import (
     IR_ALT,
     IR_ATTR,
@@ -62,6 +72,8 @@ from backendlint.index.models import (
     IR_TUPLE,
     IR_WALRUS,
 )
+from backendlint.knowledge.magnitude import exits_first_round
+from backendlint.knowledge.models import FK, O2O
 from backendlint.knowledge.queries import (
     BUILTINS,
     DJ_WRITE,
@@ -252,10 +264,13 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
             return
         path = "__".join([t[1] for t in row.trail] + [attr])
         root = row.root if row.root is not None else loop.src
+        info = (self.facts.sa_relationship(row.model, attr) if row.fw == "sa"
+                else self.facts.django_relation(row.model, attr))
         self.fa.accesses.append(Access(node=node, fw=row.fw, model=row.model, attr=attr, kind=kind, path=path,
                                        root=root, pk=pk, trail=row.trail, lazy=lazy, single=single, meth=meth,
                                        loop=loop, once=self._once(loop), in_handler=self.rare > 0,
-                                       writing=self.writing > 0))
+                                       writing=self.writing > 0, loops=tuple(self.loops),
+                                       target=getattr(info, "target", None)))
 
     def is_transaction(self, item: Any) -> bool:
         """``transaction.atomic()`` / ``session.begin()``: a unit of work per loop item."""
@@ -353,6 +368,7 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
         it = self.ev(iter_e)
         loop = self.fa.new_loop(stmt, it, iter_e, is_literal_loop(iter_e, it), len(self.blocks))
         loop.batch = is_batching_loop(iter_e, target)
+        loop.first_round = exits_first_round(statements(stmt.body))
         elem = self.iterate(it, iter_e, loop)
         env0 = self.env
         self.env = dict(env0)
@@ -675,10 +691,12 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
     def as_rows(self, v: Val) -> Val:
         if v.k in ("qs", "rows"):
             return Val("rows", fw=v.fw, model=v.model, eager=v.eager, allsel=v.allsel, ta=v.ta, backref=v.backref,
-                       asyn=v.asyn, trail=v.trail, root=v.root, desc=v.desc, node=v.node, taint=v.taint)
+                       asyn=v.asyn, trail=v.trail, root=v.root, desc=v.desc, node=v.node, taint=v.taint,
+                       size=v.size)
         if v.k == "row" and v.coll is not None:
             return Val("rows", fw=v.fw, model=v.model, eager=v.eager, backref=v.backref, asyn=v.asyn,
-                       trail=v.trail, root=v.root, desc=v.desc, node=v.node, taint=v.taint)
+                       trail=v.trail, root=v.root, desc=v.desc, node=v.node, taint=v.taint,
+                       size=narrow("relation", v.size), of=(v.coll[0].model, v.coll[1]))
         return unknown(v.taint)
 
     def instance(self, v: Val, taint: FrozenSet) -> Val:
@@ -686,6 +704,36 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
                    asyn=v.asyn, desc=v.desc, taint=taint)
 
     def method(self, recv: Val, meth: str, e: Any, recv_e: Any) -> Val:
+        out = self._method(recv, meth, e, recv_e)
+        if out.k in SIZED and recv.k in SIZED + ("rel",):
+            size = narrow(narrow(recv.size, out.size), size_hint(meth, e))
+            of = out.of if size == out.size else recv.of
+            parent = self.parent_filter(recv, meth, e)
+            if parent is not None and narrow(size, "relation") != size:
+                size, of = "relation", parent
+            if size != out.size or of != out.of:
+                out = out.but(size=size, of=of)
+        return out
+
+    def parent_filter(self, recv: Val, meth: str, e: Any) -> Optional[tuple]:
+        """``Item.objects.filter(order=order)`` / ``order_id=...``: the rows of one parent,
+        as ``order.items.all()`` (the parent's model key, None)."""
+        if meth != "filter" or recv.fw != "dj" or not recv.model:
+            return None
+        for kw, _value in e[4]:
+            name = kw
+            for suffix in ("__pk", "__id", "__exact", "_id"):
+                if name.endswith(suffix):
+                    name = name[: -len(suffix)]
+                    break
+            if "__" in name:
+                continue
+            info = self.facts.django_relation(recv.model, name)
+            if info is not None and info.kind in (FK, O2O) and info.target:
+                return (info.target, None)
+        return None
+
+    def _method(self, recv: Val, meth: str, e: Any, recv_e: Any) -> Val:
         node = e[1]
         argv, kwv, at = self.args(e)
         if meth in ("in_", "in_bulk", "ain_bulk"):
@@ -711,7 +759,7 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
         if k == "exec":
             if meth == "scalars":
                 return Val("rows", fw="sa", model=recv.model, eager=recv.eager, asyn=recv.asyn, desc=desc,
-                           node=recv.node, taint=taint)
+                           node=recv.node, taint=taint, size=recv.size)
             if meth in ("scalar_one", "scalar_one_or_none"):
                 return self.instance(recv, taint) if recv.model else unknown(taint)
             if meth == "unique":
@@ -873,7 +921,7 @@ class Interpreter(Flow, DjangoSemantics, SqlAlchemySemantics):
             parts = [self.ev(p) for p in index[2:] if p is not None]
             taint = base.taint | union(v.taint for v in parts)
             if base.k in ("qs", "vals", "rows"):
-                return base.but(taint=taint, desc=f"{base.desc}[...]")
+                return base.but(taint=taint, desc=f"{base.desc}[...]", size=narrow(base.size, slice_size(index)))
             return unknown(taint)
         iv = self.ev(index)
         taint = base.taint | iv.taint

@@ -108,10 +108,10 @@ class SqlAlchemySemantics:
                 if first.k == "stmt":
                     if meth in ("scalars", "exec"):
                         return Val("rows", fw="sa", model=first.model, eager=first.eager, asyn=asyn or first.asyn,
-                                   desc=desc, node=node, taint=at)
+                                   desc=desc, node=node, taint=at, size=first.size)
                     if meth == "execute":
                         return Val("exec", fw="sa", model=first.model, eager=first.eager, asyn=asyn,
-                                   desc=desc, node=node, taint=at)
+                                   desc=desc, node=node, taint=at, size=first.size)
                 return unknown(at)
         return unknown(at)
 

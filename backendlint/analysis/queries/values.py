@@ -27,13 +27,14 @@ class Val:
     """
 
     __slots__ = ("k", "fw", "model", "eager", "allsel", "backref", "asyn", "loop", "trail",
-                 "root", "desc", "node", "taint", "ta", "coll", "extra")
+                 "root", "desc", "node", "taint", "ta", "coll", "extra", "size", "of")
 
     def __init__(self, k: str = "?", fw: Optional[str] = None, model: Optional[str] = None,
                  eager: FrozenSet = EMPTY, allsel: bool = False, backref: Optional[str] = None,
                  asyn: bool = False, loop: Optional[int] = None, trail: tuple = (), root: Any = None,
                  desc: str = "", node: Any = None, taint: FrozenSet = EMPTY, ta: Optional[dict] = None,
-                 coll: Any = None, extra: Any = None):
+                 coll: Any = None, extra: Any = None, size: Optional[str] = None,
+                 of: Optional[tuple] = None):
         self.k = k
         self.fw = fw
         self.model = model
@@ -50,6 +51,13 @@ class Val:
         self.ta = ta
         self.coll = coll
         self.extra = extra
+        # How many rows a query or collection holds, as far as its methods say (read by
+        # the loops' magnitude): None (all rows), "filtered" (by something but a key),
+        # "page" (an offset slice or a listing page), "relation" (one parent's related
+        # rows), "keys" (filtered by a list of keys the caller gives: ``pk__in=ids``),
+        # "bounded" (filtered by key, or a small ``[:n]`` / ``.limit(n)``).
+        self.size = size
+        self.of = of  # for size "relation": (the parent's model key, the relation's name)
 
     def but(self, **kw) -> "Val":
         v = Val.__new__(Val)
@@ -92,6 +100,7 @@ def merge(a: Optional[Val], b: Optional[Val]) -> Val:
             backref=a.backref if a.backref == b.backref else None,
             ta=a.ta if a.ta == b.ta else None,
             loop=a.loop if a.loop == b.loop else None,
+            size=a.size if a.size == b.size else narrowest_of_larger(a.size, b.size),
         )
     return unknown(taint)
 
@@ -135,3 +144,19 @@ def merge_env(a: Dict[str, Val], b: Dict[str, Val]) -> Dict[str, Val]:
 def const_text(v: Val) -> Optional[str]:
     return v.extra if v.k == "const" and isinstance(v.extra, str) else None
 
+
+
+# Sizes from the smallest: a join of two values takes the larger.
+SIZE_ORDER = {"bounded": 0, "keys": 1, "relation": 2, "filtered": 3, "page": 3, None: 4}
+
+
+def narrowest_of_larger(a: Optional[str], b: Optional[str]) -> Optional[str]:
+    """Where two values meet, the larger of their sizes."""
+    return a if SIZE_ORDER[a] >= SIZE_ORDER[b] else b
+
+
+def narrow(old: Optional[str], hint: Optional[str]) -> Optional[str]:
+    """The size after a method whose arguments say ``hint`` (the smaller wins)."""
+    if hint is None:
+        return old
+    return hint if SIZE_ORDER[hint] < SIZE_ORDER[old] else old
