@@ -280,3 +280,65 @@ def test_is_operator_path_words():
 
 def test_context_describe_without_caller():
     assert Context("task").describe() == "background task"
+
+
+SIGNALS = {
+    "shop/__init__.py": "",
+    "shop/signals.py": """
+        from django.dispatch import Signal
+
+        periodic = Signal()
+        order_paid = Signal()
+        never_sent = Signal()
+    """,
+    "shop/tasks.py": """
+        from celery import shared_task
+        from shop.signals import periodic
+
+        @shared_task
+        def beat():
+            periodic.send(sender=None)
+    """,
+    "shop/views.py": """
+        from rest_framework.decorators import api_view
+        from shop import signals
+
+        @api_view(["POST"])
+        def pay(request):
+            signals.order_paid.send_robust(sender=None, order=None)
+    """,
+    "shop/receivers.py": """
+        from django.dispatch import receiver
+        from shop.signals import never_sent, order_paid, periodic
+
+        @receiver(periodic)
+        def cleanup(sender, **kwargs):
+            purge()
+
+        def purge():
+            pass
+
+        @receiver([order_paid])
+        def receipt(sender, **kwargs):
+            pass
+
+        @receiver(never_sent)
+        def orphan(sender, **kwargs):
+            pass
+
+        def connected(sender, **kwargs):
+            pass
+
+        periodic.connect(connected)
+    """,
+}
+
+
+def test_a_signal_receiver_runs_where_the_signal_is_sent(tmp_path):
+    cmap = contexts(tmp_path, SIGNALS)
+    cleanup = cmap.of("shop.receivers.cleanup")
+    assert cleanup.name == "task" and cleanup.via == "shop.tasks.beat" and cleanup.via_path == "shop/tasks.py"
+    assert name(cmap, "shop.receivers.purge") == "task"  # and what the receiver calls
+    assert name(cmap, "shop.receivers.connected") == "task"  # connected with .connect()
+    assert name(cmap, "shop.receivers.receipt") == "request"  # sent from a view
+    assert name(cmap, "shop.receivers.orphan") == "request"  # no sender known: request (catalog)

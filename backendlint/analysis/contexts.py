@@ -60,9 +60,20 @@ class ContextMap:
         edges: Dict[str, list] = summaries.get("edges", {})
         registered = Roles(roles)
         self.contexts: Dict[str, Context] = {}
+        # A signal receiver runs where the code that sends the signal runs: an edge from
+        # each sender to each receiver; a receiver with no known sender is request.
+        sent: Dict[str, list] = {}
+        for receiver in registered.receivers:
+            for sender, line in registered.sent_to(receiver):
+                if sender in self.where and receiver in self.where:
+                    sent.setdefault(sender, []).append([receiver, line])
+        fed = {target for out in sent.values() for target, _ in out}
         role_of: Dict[str, str] = {}
         for key in self.where:
-            role = self._role(key, decorators.get(key, ()), registered)
+            receiving = key in registered.receivers
+            role = self._role(key, () if key in fed else decorators.get(key, ()), registered)
+            if role is None and receiving and key not in fed:
+                role = REQUEST
             if role is not None:
                 role_of[key] = role
         value: Dict[str, Context] = {k: Context(r) for k, r in role_of.items()}
@@ -83,7 +94,7 @@ class ContextMap:
                 if here.name == TEST:
                     continue  # callers in test code are ignored
                 relpath = self.where[key][0]
-                for edge in edges.get(key, ()):
+                for edge in list(edges.get(key, ())) + sent.get(key, []):
                     target, line = edge[0], edge[1]
                     if target in role_of or target not in self.where:
                         continue
