@@ -75,6 +75,12 @@ def test_decorator_roles(qualified, role):
         ("unittest.TestCase", "test"),
         ("django.db.models.Model", None),
         ("shop.base.Thing", None),
+        ("i18nfield.rest_framework.I18nAwareModelSerializer", "request"),  # a library on top of DRF
+        ("shop.api.serializers.i18n.I18nAwareModelSerializer", "request"),  # re-exported
+        ("shop.views.BaseListView", "request"),
+        ("shop.forms.OrderForm", "request"),
+        ("shop.base.TestView", None),
+        ("shop.models.Order", None),
     ],
 )
 def test_base_roles(qualified, role):

@@ -133,7 +133,19 @@ def base_role(qualified: str) -> Optional[str]:
         return OPERATOR
     if qualified.startswith(_REQUEST_BASE_MODULES):
         return REQUEST
+    # A base from a library that builds on the frameworks (i18nfield's
+    # I18nAwareModelSerializer, re-exported by pretix), or one the imports do not resolve:
+    # the framework's naming convention tells.
+    last = qualified.rsplit(".", 1)[-1]
+    if last.endswith(_REQUEST_BASE_SUFFIXES) and not last.startswith("Test"):
+        return REQUEST
+    if last in ("BaseCommand", "LabelCommand", "AppCommand"):
+        return OPERATOR
     return None
+
+
+_REQUEST_BASE_SUFFIXES = ("Serializer", "ViewSet", "APIView", "View", "ModelForm", "Form", "ModelAdmin",
+                          "Middleware", "Mutation")
 
 
 # -- model methods --------------------------------------------------------------------
