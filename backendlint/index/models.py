@@ -1090,8 +1090,7 @@ class ModelIndex:
 
     # -- field attributes (Django fields, SQLAlchemy columns) ------------------------
     def field(self, model: Optional[str], name: str) -> Optional[FieldInfo]:
-        """A field of a model; None for an unknown model (or a SQLAlchemy attribute that is
-        no column). A Django field the index did not record has the defaults (not null)."""
+        """None: unknown model or SQLAlchemy non-column; unrecorded Django fields: defaults."""
         m = self._dj.get(model) or self._sa.get(model) if model else None
         if m is None or model in self._sa and name not in m.get("fa", {}):
             return None
@@ -1104,12 +1103,10 @@ class ModelIndex:
             return any(r[0] in (FK, O2O) and r[1] == parent and not self.field(child, a).null
                        for a, r in self._dj[child]["r"].items())
         table = self._sa.get(parent, {}).get("tn") if child in self._sa else None
-        return bool(table) and any(t == table and not self.field(child, c).null
-                                   for c, t in self._sa[child].get("sfk", {}).items())
+        return bool(table) and any(t == table and not self.field(child, c).null for c, t in self._sa[child].get("sfk", {}).items())
 
     def unique_fields(self, model: Optional[str]) -> List[Tuple[str, ...]]:
-        """The field sets that are unique: ``("email",)`` for ``unique=True`` or a primary
-        key, ``("org", "slug")`` for ``unique_together`` / ``UniqueConstraint(fields=)``."""
+        """Unique field sets: ``("email",)`` (unique or key), ``("org", "slug")`` (together)."""
         m = (self._dj.get(model) or self._sa.get(model) or {}) if model else {}
         singles = [(f,) for f, bits in m.get("fa", {}).items() if bits & (UNIQUE | PK)]
         return singles + [tuple(g) for g in m.get("ut", [])]
