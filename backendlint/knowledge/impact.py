@@ -62,6 +62,21 @@ def is_counter_field(field: str) -> bool:
     return bool(_COUNTER_FIELD.match(field))
 
 
+# Timestamps and bookkeeping that every save touches: they match the counter/pointer
+# (``last_*``) and state (``*_at``) patterns but tie no two rows together.
+_BOOKKEEPING_FIELD = re.compile(
+    r"^(created|updated|modified|changed|edited|touched)(_at|_on|_date|_time)?$"
+    r"|^(date|time)_(created|updated|modified|changed)$"
+    r"|^last_(login|seen|used|activity|active|modified|updated|changed|accessed|access|sync|synced|checked|run|ran|ping|heartbeat|visit|visited)(_at|_on|_date|_time)?$"
+)
+
+
+def is_bookkeeping_field(field: str) -> bool:
+    """``updated_at``, ``modified``, ``last_login``, ``last_seen_at``: touched by every
+    save, read by no invariant."""
+    return bool(_BOOKKEEPING_FIELD.match(field))
+
+
 def is_state_field(field: str) -> bool:
     """``status``, ``state``, ``is_paid``, ``paid_at``."""
     return bool(_STATE_FIELD.match(field))
