@@ -135,6 +135,30 @@ def archive(request, pk):
     assert (d.severity, d.why) == ("high", "request handler; Workspace.status with another write")
 
 
+def test_a_state_field_with_an_external_call_is_high(tmp_path):
+    d = one(tmp_path, VIEW + """
+def charge(request, pk):
+    import stripe
+    ws = Workspace.objects.get(pk=pk)
+    for m in ws.memberships.all():
+        m.role = "paid"
+        m.save()
+    ws.status = "paid"
+    ws.save()
+    stripe.Charge.create(amount=100)
+""")
+    assert d.severity == "high"
+    d = one(tmp_path / "alone", VIEW + """
+def charge(request, pk):
+    import stripe
+    for ws in Workspace.objects.filter(pk__in=request.POST.getlist("ids")):
+        ws.status = "paid"
+        ws.save()
+    stripe.Charge.create(amount=100)
+""")
+    assert (d.severity, d.why) == ("high", "request handler; Workspace.status and stripe.Charge.create")
+
+
 def test_a_bookkeeping_timestamp_is_no_state_field(tmp_path):
     d = one(tmp_path, VIEW + """
 def touch(request, pk):

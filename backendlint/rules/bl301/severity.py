@@ -29,9 +29,9 @@ from backendlint.analysis.severity import Rank, rank
 from backendlint.analysis.unit_of_work import CallOp
 from backendlint.engine.traversal import children_of
 from backendlint.index.models import KIND as MODELS_KIND, ModelIndex
-from backendlint.knowledge import impact, magnitude
+from backendlint.knowledge import impact, magnitude, side_effects
 from backendlint.knowledge.models import FK, O2O
-from backendlint.knowledge.orm import K_QUERYSET, MANAGER_ATTRS, DbOp, OrmScope, string_prefix
+from backendlint.knowledge.orm import K_QUERYSET, MANAGER_ATTRS, DbOp, OrmScope, calls_in, string_prefix
 
 _CREATES = frozenset({"create", "get_or_create", "update_or_create", "bulk_create", "session_add", "session_add_all"})
 _IDEMPOTENT = frozenset({"get_or_create", "update_or_create"})
@@ -251,6 +251,14 @@ class Reading:
                     return name
         return None
 
+    def external_call(self) -> Optional[str]:
+        """The first call of the function that changes the world outside the database."""
+        for call, _ in calls_in(self.func.body):
+            found = side_effects.classify_call(self.ctx, call)
+            if found is not None and impact.of_side_effect(found.kind, found.method) == impact.EXTERNAL:
+                return found.label
+        return None
+
     # -- dispatch ---------------------------------------------------------------------------
     def by_dispatch(self) -> bool:
         """The method is reached through ``getattr(self, "handle_" + x)`` (a string prefix
@@ -330,6 +338,11 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                     return impact.INVARIANT, f"a row and its counter {field}", None
                 if impact.is_state_field(field):
                     return impact.INVARIANT, f"{w.model or 'a row'}.{field} with another write", None
+    states = [(w, f) for w in writes for f in w.fields if impact.is_state_field(f) and not impact.is_bookkeeping_field(f)]
+    external = reading.external_call() if states else None
+    if external:  # (d) with an external call
+        w, field = states[0]
+        return impact.INVARIANT, f"{w.model or 'a row'}.{field} and {external}", None
     effects = []
     for w in writes:
         if not w.op.is_write:
