@@ -48,6 +48,7 @@ class AuthToken(models.Model):
 
 
 def run(tmp_path, source, path="ws/services.py", files=None, **kw):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     project = {"ws/__init__.py": "", "ws/models.py": MODELS, path: source}
     project.update(files or {})
     diags = lint(tmp_path, project, select=["BL301"], **kw)
@@ -195,8 +196,6 @@ def notes(request):
     Note.objects.create(text="a")
     Note.objects.create(text="b")
 """
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
     assert one(tmp_path / "a", source).why == "request handler; independent rows"
     d = one(tmp_path / "b", source, rule_options={"write-outside-transaction": {"log-models": ["Note"]}})
     assert d.why == "request handler; log rows"
