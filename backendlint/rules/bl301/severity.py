@@ -99,6 +99,7 @@ class Reading:
         self.scope = scope
         self.index = ModelIndex.of(self.ctx.facts.get(MODELS_KIND) if self.ctx.facts is not None else None)
         self.parents: Dict[int, cst.CSTNode] = {}
+        self.external: Optional[str] = None  # set by effect_of: the external call a state goes with
         self.values: Dict[str, List[cst.BaseExpression]] = {}  # name -> assigned values
         self.loop_of_name: Dict[str, cst.CSTNode] = {}  # loop variable -> its loop
         self.attrs: Dict[str, Dict[str, Tuple[cst.BaseExpression, bool]]] = {}  # name -> field -> (value, arithmetic)
@@ -300,7 +301,8 @@ def _field_kind(index: ModelIndex, key: Optional[str], field: str) -> Tuple[bool
 
 
 def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[str]) -> Tuple[Optional[str], str, Optional[str]]:
-    """(effect, what it is in a few words, the low reason "optional child" if one)."""
+    """(effect, what it is in a few words, the low reason "optional child" if one).
+    ``reading.external`` says whether an external call made it invariant."""
     index = reading.index
     distinct = len({id(w.op.node) for w in writes}) > 1
     optional = None
@@ -342,6 +344,7 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
     external = reading.external_call() if states else None
     if external:  # (d) with an external call
         w, field = states[0]
+        reading.external = external
         return impact.INVARIANT, f"{w.model or 'a row'}.{field} and {external}", None
     effects = []
     for w in writes:
@@ -434,7 +437,7 @@ def rank_of(rule, func: cst.FunctionDef, scope: OrmScope, stack: Sequence[cst.CS
     low = high = None
     if reading.by_dispatch():
         low = "reached through getattr dispatch"
-    elif _idempotent_per_item(reading, writes):
+    elif not reading.external and _idempotent_per_item(reading, writes):
         low = "idempotent write per item"
     elif _rotation(writes):
         low = _rotation(writes)
