@@ -61,6 +61,17 @@ def one(tmp_path, source, **kw):
     return diags[0]
 
 
+MODELS_LOG = """
+from django.db import models
+
+class Billing(models.Model):
+    plan = models.CharField(max_length=20)
+
+class BillingLog(models.Model):
+    billing = models.ForeignKey(Billing, on_delete=models.CASCADE)
+    event = models.CharField(max_length=20)
+"""
+
 VIEW = "from django.views.decorators.http import require_POST\nfrom ws.models import *\n\n@require_POST\n"
 
 
@@ -152,12 +163,51 @@ def charge(request, pk):
     d = one(tmp_path / "alone", VIEW + """
 def charge(request, pk):
     import stripe
-    for ws in Workspace.objects.filter(pk__in=request.POST.getlist("ids")):
-        ws.status = "paid"
-        ws.save()
+    for pk in request.POST.getlist("ids"):
+        Workspace.objects.filter(pk=pk).update(status="paid")
     stripe.Charge.create(amount=100)
 """)
     assert (d.severity, d.why) == ("high", "request handler; Workspace.status and stripe.Charge.create")
+
+
+def test_a_required_log_child_is_no_invariant(tmp_path):
+    # Corpus lesson (weblate billing): a row and the log row that records its change.
+    d = one(tmp_path, MODELS_LOG + VIEW.replace("from ws.models import *", "") + """
+def renew(request, pk):
+    billing = Billing.objects.get(pk=pk)
+    billing.plan = "pro"
+    billing.save()
+    billing.billinglog_set.create(event="renewed")
+""")
+    assert (d.severity, d.why) == ("low", "request handler; independent rows")
+
+
+def test_states_written_per_row_are_no_invariant(tmp_path):
+    # Corpus lessons: per-item saves of the loop's rows (pretix's scheduled mails,
+    # oscar's duplicate users) and a queryset update of many rows mark each row on its
+    # own; no other write depends on them.
+    d = one(tmp_path, VIEW + """
+def sweep(request):
+    for ws in Workspace.objects.filter(name=""):
+        ws.status = "stale"
+        ws.save()
+    Note.objects.create(text="swept")
+""")
+    assert d.severity == "low"
+    d = one(tmp_path / "bulk", VIEW + """
+def sweep(request):
+    Workspace.objects.filter(name="").update(status="stale")
+    Note.objects.create(text="swept")
+""")
+    assert d.severity == "low"
+    d = one(tmp_path / "one", VIEW + """
+def activate(request, pk):
+    ws = Workspace.objects.get(pk=pk)
+    Workspace.objects.filter(name=ws.name).update(status="inactive")
+    ws.status = "active"
+    ws.save()
+""")
+    assert (d.severity, d.why) == ("high", "request handler; Workspace.status with another write")
 
 
 def test_a_bookkeeping_timestamp_is_no_state_field(tmp_path):

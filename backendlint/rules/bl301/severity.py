@@ -300,6 +300,21 @@ def _field_kind(index: ModelIndex, key: Optional[str], field: str) -> Tuple[bool
     return False, None
 
 
+def _field_text(w: Written, field: str) -> str:
+    return f"{w.model}.{field}" if w.model else f"a row's {field}"
+
+
+def _per_row(w: Written) -> bool:
+    """A state written per row, not one row's state that the other writes go with: each
+    item of a loop saving itself, or a queryset update of many rows (not by key)."""
+    if w.loop is not None and w.op.kind in ("save", "delete") and w.row in _loop_names(w.loop):
+        return True
+    if w.op.kind == "update" and isinstance(w.op.receiver, cst.Call):
+        keys = {a.keyword.value for a in w.op.receiver.args if a.keyword is not None}
+        return not keys & {"pk", "id"}
+    return False
+
+
 def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[str]) -> Tuple[Optional[str], str, Optional[str]]:
     """(effect, what it is in a few words, the low reason "optional child" if one).
     ``reading.external`` says whether an external call made it invariant."""
@@ -314,6 +329,8 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                     if other is w or not _refers(value, row):
                         continue
                     fk, null = _field_kind(index, w.key, field)
+                    if fk and impact.is_log_model(w.model, log_models):
+                        continue  # a log row of the new row: noise when left alone
                     if fk and null and w.op.kind in _CREATES:
                         optional = f"optional child {w.model}.{field}"
                         continue
@@ -322,14 +339,14 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                     return impact.INVARIANT, f"a new {other.model or 'row'} stored in {w.model or 'a row'}.{field}", None
         for a in writes:  # (a) through the model index, or parent.children.create()
             for b in writes:
-                if a is b or not a.key or not b.key or a.key == b.key:
+                if a is b or not a.key or not b.key or a.key == b.key or impact.is_log_model(b.model, log_models):
                     continue
                 if index.required_fk(b.key, a.key):
                     return impact.INVARIANT, f"{a.model} and its required {b.model}", None
-            if a.parent and a.parent in rows and a.op.kind in _CREATES:
+            if a.parent and a.parent in rows and a.op.kind in _CREATES and not impact.is_log_model(a.model, log_models):
                 parent = rows[a.parent]
                 if not (a.key and parent.key) or index.required_fk(a.key, parent.key):
-                    return impact.INVARIANT, f"{parent.model or 'a row'} and its {a.model or 'child'}", None
+                    return impact.INVARIANT, f"{parent.model or 'a row'} and its {a.model or 'child rows'}", None
         for w in writes:  # (b), (c) counters, (d) states
             if w.arithmetic:
                 return impact.INVARIANT, f"an arithmetic update of {w.model or 'a row'} with another write", None
@@ -338,14 +355,15 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                     continue
                 if impact.is_counter_field(field):
                     return impact.INVARIANT, f"a row and its counter {field}", None
-                if impact.is_state_field(field):
-                    return impact.INVARIANT, f"{w.model or 'a row'}.{field} with another write", None
-    states = [(w, f) for w in writes for f in w.fields if impact.is_state_field(f) and not impact.is_bookkeeping_field(f)]
+                if impact.is_state_field(field) and not _per_row(w):
+                    return impact.INVARIANT, f"{_field_text(w, field)} with another write", None
+    states = [(w, f) for w in writes for f in w.fields
+              if impact.is_state_field(f) and not impact.is_bookkeeping_field(f) and not _per_row(w)]
     external = reading.external_call() if states else None
     if external:  # (d) with an external call
         w, field = states[0]
         reading.external = external
-        return impact.INVARIANT, f"{w.model or 'a row'}.{field} and {external}", None
+        return impact.INVARIANT, f"{_field_text(w, field)} and {external}", None
     effects = []
     for w in writes:
         if not w.op.is_write:
