@@ -127,6 +127,37 @@ def pin(request, pk):
     assert (d.severity, d.why) == ("high", "request handler; a new Note stored in Workspace.pinned")
 
 
+def test_fields_copied_from_a_saved_row_into_its_children_are_high(tmp_path):
+    # Corpus lesson (netbox's Device.save): the children's site and rack are copies of
+    # the parent's; a failure part-way leaves some children with the old ones.
+    d = one(tmp_path, MODELS_LOG.replace("class Billing", "class Bay") + """
+class Device(models.Model):
+    site = models.CharField(max_length=20)
+    parent = models.ForeignKey("self", null=True, on_delete=models.CASCADE)
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        for child in Device.objects.filter(parent=self):
+            child.site = self.site
+            child.save()
+""")
+    assert (d.severity, d.why) == ("high", "request handler; Device.site copied from Device")
+
+
+def test_the_same_row_written_twice_is_no_stored_reference(tmp_path):
+    # Corpus lesson (weblate's Unit.save): ``filter(pk=self.pk).update(source=self)`` after
+    # ``super().save()`` writes the same row again; it stores no new row elsewhere.
+    d = one(tmp_path, MODELS_LOG.replace("class Billing", "class Bay") + """
+class Unit(models.Model):
+    source = models.ForeignKey("self", null=True, on_delete=models.CASCADE)
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        Unit.objects.filter(pk=self.pk).update(source=self)
+""")
+    assert (d.severity, d.why) == ("low", "request handler; independent rows")
+
+
 def test_a_counter_field_beside_another_write_is_high(tmp_path):
     d = one(tmp_path, "from celery import shared_task\nfrom ws.models import *\n\n@shared_task\n" + """
 def reply(pk):

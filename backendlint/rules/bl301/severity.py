@@ -226,6 +226,12 @@ class Reading:
                     fields[arg.keyword.value] = arg.value
                 arithmetic = arithmetic or _is_f_arithmetic(arg.value)
             root, attrs = _root(receiver) if receiver is not None else (None, [])
+            if op.kind in ("save", "delete") and isinstance(receiver, cst.Call) and _root(receiver)[0] == "super":
+                row = "self"  # super().save() in a model's save()
+                model, key = self.model_of(cst.Name("self"))
+                for field, (value, arith) in self.attrs.get(row, {}).items() if op.kind == "save" else ():
+                    fields[field] = value
+                    arithmetic = arithmetic or arith
             if op.kind in ("save", "delete") and isinstance(receiver, cst.Name):
                 row = receiver.value
                 source = next((v for v in self.values.get(row, ()) if isinstance(v, cst.Call)
@@ -300,6 +306,20 @@ def _field_kind(index: ModelIndex, key: Optional[str], field: str) -> Tuple[bool
     return False, None
 
 
+def _same_row(w: Written, row: str) -> bool:
+    """``Model.objects.filter(pk=row.pk).update(...)``: another write of the same row."""
+    if w.op.kind == "update" and isinstance(w.op.receiver, cst.Call):
+        return any(a.keyword is not None and a.keyword.value in ("pk", "id") and _refers(a.value, row)
+                   for a in w.op.receiver.args)
+    return False
+
+
+def _copies(value: cst.BaseExpression, row: str) -> bool:
+    """``device.site = self.site``: a field of a written row copied into another row."""
+    return isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == row \
+        and value.attr.value not in ("id", "pk")
+
+
 def _field_text(w: Written, field: str) -> str:
     return f"{w.model}.{field}" if w.model else f"a row's {field}"
 
@@ -326,7 +346,11 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
         for w in writes:  # (c) and (a) through a reference
             for field, value in w.fields.items():
                 for row, other in rows.items():
-                    if other is w or not _refers(value, row):
+                    if other is w or w.row == row or _same_row(w, row):
+                        continue
+                    if _copies(value, row):
+                        return impact.INVARIANT, f"{_field_text(w, field)} copied from {other.model or 'a written row'}", None
+                    if not _refers(value, row):
                         continue
                     fk, null = _field_kind(index, w.key, field)
                     if fk and impact.is_log_model(w.model, log_models):
