@@ -241,6 +241,27 @@ def activate(request, pk):
     assert (d.severity, d.why) == ("high", "request handler; Workspace.status with another write")
 
 
+def test_a_log_rows_state_and_a_last_name_are_no_invariant(tmp_path):
+    # Corpus lessons: pretalx's ActivityLog.is_orga_action, weblate's
+    # AddonActivityLog.status; saleor's anonymised user.last_name (a name, no pointer).
+    d = one(tmp_path, VIEW + """
+def act(request, pk):
+    entry = AuditLog(text="x")
+    entry.status = "done"
+    entry.save()
+    Note.objects.create(text="acted")
+""")
+    assert d.severity == "low"
+    d = one(tmp_path / "name", VIEW + """
+def anonymise(request, pk):
+    user = Note.objects.get(pk=pk)
+    user.last_name = "x"
+    user.save()
+    Tag.objects.filter(name=user.text).delete()
+""")
+    assert (d.severity, d.why) == ("low", "request handler; independent rows")
+
+
 def test_a_bookkeeping_timestamp_is_no_state_field(tmp_path):
     d = one(tmp_path, VIEW + """
 def touch(request, pk):

@@ -57,9 +57,13 @@ def is_log_model(name: Optional[str], extra: Sequence[str] = ()) -> bool:
     return last in _LOG_EXACT or bool(_LOG_PATTERN.match(last))
 
 
+_NAME_FIELD = re.compile(r"^(last|first|middle)_name$")
+
+
 def is_counter_field(field: str) -> bool:
-    """``reply_count``, ``num_items``, ``total``, ``last_post``, ``latest_version``."""
-    return bool(_COUNTER_FIELD.match(field))
+    """``reply_count``, ``num_items``, ``total``, ``last_post``, ``latest_version`` (not
+    ``last_name``: a name, not a pointer)."""
+    return bool(_COUNTER_FIELD.match(field)) and not _NAME_FIELD.match(field)
 
 
 # Timestamps and bookkeeping that every save touches: they match the counter/pointer

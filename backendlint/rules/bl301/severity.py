@@ -139,7 +139,7 @@ class Reading:
 
     # -- models ------------------------------------------------------------------------
     def _key(self, name: Optional[str]) -> Optional[str]:
-        if not name or not name[:1].isupper():
+        if not name or not name[:1].isupper() or name in ("None", "True", "False"):
             return None
         q = self.ctx.qualified(cst.Name(name)) or f"?{name}"
         found = self.index.model(q, self.ctx.module_name) or self.index.model(f"?{name}", self.ctx.module_name)
@@ -157,6 +157,8 @@ class Reading:
                 return self.model_of(expr.args[0].value, depth + 1)
         root, attrs = _root(expr)
         if root is None:
+            return None, None
+        if root in ("None", "True", "False"):
             return None, None
         if attrs and attrs[0] in MANAGER_ATTRS or (root[:1].isupper() and not attrs):
             return root, self._key(root)
@@ -372,6 +374,8 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                 if not (a.key and parent.key) or index.required_fk(a.key, parent.key):
                     return impact.INVARIANT, f"{parent.model or 'a row'} and its {a.model or 'child rows'}", None
         for w in writes:  # (b), (c) counters, (d) states
+            if impact.is_log_model(w.model, log_models):
+                continue  # an audit row's fields (its status, its action) hold nothing together
             if w.arithmetic:
                 return impact.INVARIANT, f"an arithmetic update of {w.model or 'a row'} with another write", None
             for field in w.fields:
@@ -381,8 +385,8 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                     return impact.INVARIANT, f"a row and its counter {field}", None
                 if impact.is_state_field(field) and not _per_row(w):
                     return impact.INVARIANT, f"{_field_text(w, field)} with another write", None
-    states = [(w, f) for w in writes for f in w.fields
-              if impact.is_state_field(f) and not impact.is_bookkeeping_field(f) and not _per_row(w)]
+    states = [(w, f) for w in writes for f in w.fields if impact.is_state_field(f) and not impact.is_bookkeeping_field(f)
+              and not _per_row(w) and not impact.is_log_model(w.model, log_models)]
     external = reading.external_call() if states else None
     if external:  # (d) with an external call
         w, field = states[0]
