@@ -262,6 +262,41 @@ def anonymise(request, pk):
     assert (d.severity, d.why) == ("low", "request handler; independent rows")
 
 
+def test_deleting_a_parents_children_is_no_invariant(tmp_path):
+    # Corpus lesson (pretix's Event.delete_sub_objects): what a partial delete leaves is
+    # consistent (no child lost its parent), and running it again finishes it.
+    d = one(tmp_path, VIEW + """
+def wipe(request, pk):
+    ws = Workspace.objects.get(pk=pk)
+    ws.memberships.all().delete()
+    ws.delete()
+""")
+    assert d.severity == "low"
+
+
+def test_a_counter_reset_on_many_rows_is_per_row(tmp_path):
+    # Corpus lesson (pretix's Reset2FADriftThrottleView): resetting a counter of many rows
+    # beside another write; each row's counter stands alone.
+    d = one(tmp_path, VIEW + """
+def reset(request):
+    Workspace.objects.filter(name="a").update(member_count=0)
+    Note.objects.create(text="reset")
+""")
+    assert d.severity == "low"
+
+
+def test_a_relation_chain_names_the_last_model(tmp_path):
+    # Corpus lesson (weblate's Comment.resolve: self.unit.change_set.create()).
+    d = one(tmp_path, VIEW + """
+def pin(request, pk):
+    m = Membership.objects.get(pk=pk)
+    m.role = "pinned"
+    m.save()
+    m.workspace.memberships.create(role="pinned")
+""")
+    assert d.why == "request handler; independent rows"
+
+
 def test_a_bookkeeping_timestamp_is_no_state_field(tmp_path):
     d = one(tmp_path, VIEW + """
 def touch(request, pk):

@@ -167,13 +167,17 @@ class Reading:
             name = cls.name.value if cls is not None else None
             key = self._key(name)
             return (name, key) if key else (None, None)
-        # a relation of a row: parent.items.all() / .create()
+        # a relation of a row: parent.items.all() / .create(), row.unit.change_set.create()
         name, key = self.row_model(root, depth + 1)
-        if key and attrs:
-            rel = self.index.django_relation(key, attrs[0])
-            if rel is not None and rel.target:
-                return rel.target.rsplit(".", 1)[-1], rel.target
-        return (name, key) if not attrs or attrs[0] in ("save", "delete") else (None, None)
+        followed = False
+        for attr in attrs:
+            rel = self.index.django_relation(key, attr) if key else None
+            if rel is None or not rel.target:
+                break
+            name, key, followed = rel.target.rsplit(".", 1)[-1], rel.target, True
+        else:
+            return name, key
+        return (name, key) if followed or attrs[0] in ("save", "delete") else (None, None)
 
     def row_model(self, name: str, depth: int = 0) -> Tuple[Optional[str], Optional[str]]:
         loop = self.loop_of_name.get(name)
@@ -367,6 +371,8 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
             for b in writes:
                 if a is b or not a.key or not b.key or a.key == b.key or impact.is_log_model(b.model, log_models):
                     continue
+                if a.op.kind == b.op.kind == "delete" or {a.op.kind, b.op.kind} <= {"delete", "m2m_clear", "m2m_remove"}:
+                    continue  # what a partial delete leaves is consistent, and a retry ends it
                 if index.required_fk(b.key, a.key):
                     return impact.INVARIANT, f"{a.model} and its required {b.model}", None
             if a.parent and a.parent in rows and a.op.kind in _CREATES and not impact.is_log_model(a.model, log_models):
@@ -381,7 +387,7 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
             for field in w.fields:
                 if impact.is_bookkeeping_field(field):
                     continue
-                if impact.is_counter_field(field):
+                if impact.is_counter_field(field) and not (_per_row(w) and not w.arithmetic):
                     return impact.INVARIANT, f"a row and its counter {field}", None
                 if impact.is_state_field(field) and not _per_row(w):
                     return impact.INVARIANT, f"{_field_text(w, field)} with another write", None
