@@ -400,6 +400,21 @@ class Handler:
     assert (d.severity, d.why) == ("low", "library code with no known caller; reached through getattr dispatch")
 
 
+def test_a_getattr_of_a_plain_word_is_no_dispatch_of_its_longer_names(tmp_path):
+    d = one(tmp_path, """
+from ws.models import *
+
+class Handler:
+    def run(self, obj):
+        return getattr(obj, "save")
+
+    def save_all(self):
+        ws = Workspace.objects.create(name="x")
+        Membership.objects.create(workspace=ws, role="owner")
+""")
+    assert d.severity == "high"
+
+
 # -- loops that copy children: high; not determined: medium ------------------------------------
 def test_a_loop_creating_children_of_one_parent_is_high(tmp_path):
     d = one(tmp_path, VIEW + """

@@ -20,6 +20,7 @@ fields each written row gets, the loops around each write. ``rank_of(reading, li
 
 from __future__ import annotations
 
+import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import libcst as cst
@@ -37,6 +38,8 @@ _CREATES = frozenset({"create", "get_or_create", "update_or_create", "bulk_creat
 _IDEMPOTENT = frozenset({"get_or_create", "update_or_create"})
 _LOOPS = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+_GETATTR_PREFIX = re.compile(r"getattr\(\s*\w+\s*,\s*(?:f[\"']([A-Za-z_]\w*)\{|[\"']([A-Za-z_]\w*)[\"']\s*[%+]|[\"']([A-Za-z_]\w*)%s)")
+_GETATTR_NAME = re.compile(r"getattr\(\s*(?:self|cls)\s*,\s*[\"']([A-Za-z_]\w*)[\"']\s*[,)]")
 
 
 class Written(NamedTuple):
@@ -274,23 +277,22 @@ class Reading:
 
     # -- dispatch ---------------------------------------------------------------------------
     def by_dispatch(self) -> bool:
-        """The method is reached through ``getattr(self, "handle_" + x)`` (a string prefix
-        of its name is looked up in its module) or a literal ``getattr(self, "name")``."""
+        """The method is reached through ``getattr(self, "on_" + x)`` / ``f"on_{x}"`` (a
+        string prefix of its name is looked up in its module) or ``getattr(self, "name")``."""
         name = self.func.name.value
         memo = self.ctx.memo
-        prefixes = memo.get("bl301.getattr") if memo is not None else None
-        if prefixes is None:
-            prefixes = set()
+        found = memo.get("bl301.getattr") if memo is not None else None
+        if found is None:
             source = self.ctx.source
+            found = (set(), set())
             if "getattr(" in source:
-                import re
-                for m in re.finditer(r"getattr\(\s*\w+\s*,\s*(?:f?[\"']([A-Za-z_][\w]*)|[\"']([A-Za-z_]\w*)[\"']\s*[%+]|[\"']([A-Za-z_]\w*)\{?)", source):
-                    text = next((g for g in m.groups() if g), "")
-                    if text:
-                        prefixes.add(text)
+                for m in _GETATTR_PREFIX.finditer(source):
+                    found[0].add(next(g for g in m.groups() if g))
+                found[1].update(_GETATTR_NAME.findall(source))
             if memo is not None:
-                memo["bl301.getattr"] = prefixes
-        return any(name.startswith(p) and (len(p) >= 3 or p == name) for p in prefixes)
+                memo["bl301.getattr"] = found
+        prefixes, names = found
+        return name in names or any(name.startswith(p) and len(p) >= 3 for p in prefixes)
 
 
 # -- the decision ----------------------------------------------------------------------------
@@ -487,7 +489,7 @@ def rank_of(rule, func: cst.FunctionDef, scope: OrmScope, stack: Sequence[cst.CS
     writes = [reading.written(op) for op, _, _ in listed if op.is_write]
     effect, what, optional = effect_of(reading, writes, tuple(rule.opts.log_models or ()))
     low = high = None
-    if reading.by_dispatch():
+    if context.via is None and reading.by_dispatch():
         low = "reached through getattr dispatch"
     elif not reading.external and _idempotent_per_item(reading, writes):
         low = "idempotent write per item"
