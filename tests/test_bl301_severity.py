@@ -158,6 +158,42 @@ class Unit(models.Model):
     assert (d.severity, d.why) == ("low", "request handler; independent rows")
 
 
+def test_a_counter_of_a_row_written_twice_is_no_invariant(tmp_path):
+    # Corpus lesson (weblate's Unit.save: num_words set, then the same row updated by key).
+    d = one(tmp_path, MODELS_LOG.replace("class Billing", "class Bay") + """
+class Unit(models.Model):
+    source = models.ForeignKey("self", null=True, on_delete=models.CASCADE)
+    num_words = models.IntegerField(default=0)
+
+    def save(self, *args, **kwargs):
+        self.num_words = 3
+        super().save(*args, **kwargs)
+        Unit.objects.filter(pk=self.pk).update(source=self)
+""")
+    assert d.severity == "low"
+
+
+def test_copies_into_log_rows_and_private_attributes_are_no_invariant(tmp_path):
+    # Corpus lessons: weblate's AuditLog copying a user's field; netbox's Cable keeping
+    # ``_orig_status`` (a cached attribute, not a field).
+    d = one(tmp_path, VIEW + """
+def audit(request, pk):
+    ws = Workspace.objects.get(pk=pk)
+    ws.name = "x"
+    ws.save()
+    AuditLog.objects.create(text=ws.name)
+""")
+    assert d.severity == "low"
+    d = one(tmp_path / "private", VIEW + """
+def cable(request, pk):
+    ws = Workspace.objects.get(pk=pk)
+    ws._orig_status = ws.name
+    ws.save()
+    Note.objects.create(text="x")
+""")
+    assert d.severity == "low"
+
+
 def test_a_counter_field_beside_another_write_is_high(tmp_path):
     d = one(tmp_path, "from celery import shared_task\nfrom ws.models import *\n\n@shared_task\n" + """
 def reply(pk):

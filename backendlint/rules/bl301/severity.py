@@ -322,6 +322,12 @@ def _same_row(w: Written, row: str) -> bool:
     return False
 
 
+def _other_rows(w: Written, writes: Sequence[Written]) -> bool:
+    """Is another row written beside ``w``'s (not ``w``'s row again)?"""
+    return any(o.op.node is not w.op.node and not (w.row and (o.row == w.row or _same_row(o, w.row)))
+               for o in writes)
+
+
 def _copies(value: cst.BaseExpression, row: str) -> bool:
     """``device.site = self.site``: a field of a written row copied into another row."""
     return isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == row \
@@ -352,11 +358,15 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
     if distinct:
         rows = {w.row: w for w in writes if w.row}
         for w in writes:  # (c) and (a) through a reference
+            if impact.is_log_model(w.model, log_models):
+                continue  # a log row naming or copying a row: noise when left alone
             for field, value in w.fields.items():
+                if field.startswith("_"):
+                    continue
                 for row, other in rows.items():
                     if other is w or w.row == row or _same_row(w, row):
                         continue
-                    if _copies(value, row):
+                    if other.key and _copies(value, row):
                         return impact.INVARIANT, f"{_field_text(w, field)} copied from {other.model or 'a written row'}", None
                     if not _refers(value, row):
                         continue
@@ -382,18 +392,19 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                 if not (a.key and parent.key) or index.required_fk(a.key, parent.key):
                     return impact.INVARIANT, f"{parent.model or 'a row'} and its {a.model or 'child rows'}", None
         for w in writes:  # (b), (c) counters, (d) states
-            if impact.is_log_model(w.model, log_models):
+            if impact.is_log_model(w.model, log_models) or not _other_rows(w, writes):
                 continue  # an audit row's fields (its status, its action) hold nothing together
             if w.arithmetic:
                 return impact.INVARIANT, f"an arithmetic update of {w.model or 'a row'} with another write", None
             for field in w.fields:
-                if impact.is_bookkeeping_field(field):
+                if impact.is_bookkeeping_field(field) or field.startswith("_"):
                     continue
                 if impact.is_counter_field(field) and not (_per_row(w) and not w.arithmetic):
                     return impact.INVARIANT, f"a row and its counter {field}", None
                 if impact.is_state_field(field) and not _per_row(w):
                     return impact.INVARIANT, f"{_field_text(w, field)} with another write", None
     states = [(w, f) for w in writes for f in w.fields if impact.is_state_field(f) and not impact.is_bookkeeping_field(f)
+              and not f.startswith("_")
               and not _per_row(w) and not impact.is_log_model(w.model, log_models)]
     external = reading.external_call() if states else None
     if external:  # (d) with an external call
