@@ -144,6 +144,30 @@ class Device(models.Model):
     assert (d.severity, d.why) == ("high", "request handler; Device.site copied from Device")
 
 
+def test_a_new_row_copying_a_value_or_a_relation_is_a_snapshot(tmp_path):
+    # Corpus lessons: weblate's Change(target=suggestion.target) history rows, pretix's
+    # ReferencedPayPalObject(order=payment.order): a new row copying a value, or pointing
+    # at the same parent, is consistent whenever it is written.
+    d = one(tmp_path, VIEW + """
+def snapshot(request, pk):
+    ws = Workspace.objects.get(pk=pk)
+    ws.name = "x"
+    ws.save()
+    Note.objects.create(text=ws.name)
+""")
+    assert d.severity == "low"
+    d = one(tmp_path / "relation", VIEW + """
+def repoint(request, pk):
+    m = Membership.objects.get(pk=pk)
+    m.role = "x"
+    m.save()
+    other = Membership.objects.get(pk=2)
+    other.workspace = m.workspace
+    other.save()
+""")
+    assert d.severity == "low"
+
+
 def test_the_same_row_written_twice_is_no_stored_reference(tmp_path):
     # Corpus lesson (weblate's Unit.save): ``filter(pk=self.pk).update(source=self)`` after
     # ``super().save()`` writes the same row again; it stores no new row elsewhere.

@@ -328,6 +328,16 @@ def _other_rows(w: Written, writes: Sequence[Written]) -> bool:
                for o in writes)
 
 
+def _updates_existing(reading: Reading, w: Written) -> bool:
+    """A save or update of a row that exists (not one built here: a new row copying a
+    value is a snapshot, consistent whenever it is written)."""
+    if w.op.kind == "update":
+        return True
+    return w.op.kind == "save" and not any(
+        isinstance(v, cst.Call) and isinstance(v.func, cst.Name) and v.func.value[:1].isupper()
+        for v in reading.values.get(w.row or "", ()))
+
+
 def _copies(value: cst.BaseExpression, row: str) -> bool:
     """``device.site = self.site``: a field of a written row copied into another row."""
     return isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == row \
@@ -366,7 +376,8 @@ def effect_of(reading: Reading, writes: Sequence[Written], log_models: Sequence[
                 for row, other in rows.items():
                     if other is w or w.row == row or _same_row(w, row):
                         continue
-                    if other.key and _copies(value, row):
+                    if other.key and _copies(value, row) and _updates_existing(reading, w) and \
+                            reading.index.django_relation(other.key, value.attr.value) is None:
                         return impact.INVARIANT, f"{_field_text(w, field)} copied from {other.model or 'a written row'}", None
                     if not _refers(value, row):
                         continue
