@@ -21,6 +21,8 @@ The merged fact (what rules read through ``ctx.facts.get("orm_models")``)::
                   "r": {attr: [kind, target_key, extra]},     # see SINGLE / MANY
                   "m": {manager_attr: manager_class_key}}},
      "sa": {key: {"n": name, "r": {attr: [target_key, lazy, uselist, inverse]}}},
+     # both: "fa": {field: NULL|UNIQUE|PK bits}, "ut": [[unique set]]; sa: "sfk": {column:
+     # FK table}, "tn": table name (read through ModelIndex.field / required_fk / unique_fields)
      "cls": {key: {"b": [base keys], "f": {method: summary}, "q": summary,
                    "mo": model ref, "qs": queryset class key}},
      "fn": {qualified function name: summary},
@@ -110,8 +112,6 @@ def ir_size(node: Any, limit: int = _MAX_IR) -> int:
             count += 1
             work.extend(x for x in cur if isinstance(x, (list, tuple)))
     return count
-
-
 
 
 # -- ast -> IR, with local variables substituted -------------------------------------
@@ -230,7 +230,6 @@ class _Summariser:
                     self.block(case.body, True)
 
 
-
 def _refines(value: ast.AST, name: str) -> bool:
     """Is ``value`` ``name.filter(...).order_by(...)`` (a chain that loads nothing new)?"""
     cur = value
@@ -269,8 +268,6 @@ def _looks_query(node: Any, in_manager: bool) -> bool:
         elif kind in (IR_INDEX, IR_AWAIT):
             work.append(cur[2])
     return False
-
-
 
 
 def _summary(fn: ast.AST, imports: AstImports, in_manager: bool) -> Optional[List[Any]]:
@@ -348,6 +345,8 @@ def _class_record(node: ast.ClassDef, imports: AstImports, module: str) -> Dict[
                         rec["drn"] = const_str(m.value)
                     elif key == "app_label" and const_str(m.value):
                         rec["app"] = const_str(m.value)
+                    elif key in ("unique_together", "constraints"):
+                        rec.setdefault("ut", []).extend(_unique_sets(m.value, key == "constraints"))
             rec["meta"] = 1
             continue
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -374,6 +373,11 @@ def _class_record(node: ast.ClassDef, imports: AstImports, module: str) -> Dict[
         name = names[0]
         if name in ("__tablename__", "__table__"):
             rec["sam"] = 1
+            if const_str(value):
+                rec["tn"] = const_str(value)
+            continue
+        if name == "__table_args__" and value is not None:
+            rec.setdefault("ut", []).extend(_unique_sets(value, True))
             continue
         if name == "__abstract__":
             rec["saab"] = 1
@@ -395,6 +399,11 @@ def _class_record(node: ast.ClassDef, imports: AstImports, module: str) -> Dict[
             continue
         if is_sa_column(value, imports):
             rec["sam"] = 1
+            rec.setdefault("fa", {})[name] = _field_bits(value, ann)
+            for arg in value.args:  # Column(ForeignKey("parent.id"), nullable=False)
+                if isinstance(arg, ast.Call) and last_part(ast_dotted(arg.func)) == "ForeignKey" and arg.args:
+                    table = (const_str(arg.args[0]) or ast_dotted(arg.args[0]) or "").split(".")[0]
+                    rec.setdefault("sfk", {})[name] = table
             continue
         q = imports.ref(callee) if callee else None
         # managers: objects = X(), X.as_manager(), X.from_queryset(Y)()
@@ -427,6 +436,10 @@ def _class_record(node: ast.ClassDef, imports: AstImports, module: str) -> Dict[
                 rec["djf"] = 1
         elif q and (q.startswith("django.db.models.") or q.startswith("?models.")):
             rec["djf"] = 1
+        if kind or q and (q.startswith("django.db.models.") or q.startswith("?models.")):
+            bits = _field_bits(value, None)
+            if bits:
+                rec.setdefault("fa", {})[name] = bits
     if rels:
         rec["r"] = rels
     if sarels:
@@ -436,6 +449,35 @@ def _class_record(node: ast.ClassDef, imports: AstImports, module: str) -> Dict[
     if methods:
         rec["f"] = methods
     return rec
+
+
+NULL, UNIQUE, PK = 1, 2, 4  # field attribute bits ("fa")
+
+
+def _field_bits(call: ast.Call, ann: Optional[ast.AST]) -> int:
+    """Bits of a Django field or SQLAlchemy column (a ``Column`` is nullable unless a key,
+    a ``mapped_column`` when its ``Mapped[...]`` annotation says ``Optional``/``None``)."""
+    flags = {k.arg: k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)}
+    pk, func = flags.get("primary_key") is True, last_part(ast_dotted(call.func))
+    if func not in ("Column", "mapped_column"):
+        null = flags.get("null") is True
+    elif "nullable" in flags:
+        null = bool(flags["nullable"])
+    else:
+        null = not pk if func == "Column" or ann is None else any(
+            t in ast.dump(ann) for t in ("'Optional'", "value=None", "BitOr"))
+    return NULL * null | UNIQUE * (flags.get("unique") is True) | PK * pk
+
+
+def _unique_sets(value: ast.AST, constraints: bool) -> List[List[str]]:
+    """Field sets of ``unique_together`` or of ``UniqueConstraint``s (Django, SQLAlchemy)."""
+    if not constraints:
+        groups = [e for e in getattr(value, "elts", []) if hasattr(e, "elts")] or [value]
+        named = ([const_str(e) for e in getattr(g, "elts", [])] for g in groups)
+    else:
+        named = ([const_str(e) for e in (getattr(keyword_value(c, "fields"), "elts", None) or c.args)]
+                 for c in ast.walk(value) if isinstance(c, ast.Call) and last_part(ast_dotted(c.func)) == "UniqueConstraint")
+    return [n for n in named if n and all(n)]
 
 
 def _interesting(rec: Dict[str, Any]) -> bool:
@@ -459,7 +501,7 @@ def _interesting(rec: Dict[str, Any]) -> bool:
 class OrmModels(FactCollector):
     kind = KIND
     requires = ("class ", "def ", "declarative_base", "SQLAlchemy")
-    version = 6
+    version = 7
 
     def collect(self, tree: ast.Module, relpath: str, module_name: str, source: str) -> Any:
         imports = AstImports(module_name, relpath.endswith("__init__.py") or relpath.endswith("__init__.pyi"))
@@ -756,6 +798,7 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
             for attr, desc in classes[k].get("mg", {}).items():
                 mgrs[attr] = _manager_key(desc, res, modules[k], classes)
         dj[key] = {"n": key.rsplit(".", 1)[-1], "a": labels[key], "r": {a: [f[0], f[1], None] for a, f in fields.items()}, "m": mgrs}
+        _attributes(dj[key], [classes[k] for k in reversed([key] + anc[key])], ("fa", "ut"))
         if abstract:
             dj[key]["ab"] = 1
     # reverse accessors
@@ -821,6 +864,7 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
                     back_uselist = None if uselist is None else not uselist
                     backrefs.setdefault(tkey, {})[backref] = [key, norm_lazy(backref_lazy), back_uselist, attr]
         sa[key] = {"n": key.rsplit(".", 1)[-1], "r": rels}
+        _attributes(sa[key], [classes[k] for k in reversed([key] + anc[key])], ("fa", "ut", "sfk", "tn"))
     for key in sa_keys:
         rels = sa[key]["r"]
         for k in [key] + [a for a in anc[key] if a in sa_set]:
@@ -888,6 +932,12 @@ def _merge(parts: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def _attributes(out: Dict[str, Any], recs: List[Dict[str, Any]], keys: Tuple[str, ...]) -> None:
+    """Field attributes, unique sets, FK columns and table name, bases first."""
+    for k, value in ((k, rec[k]) for rec in recs for k in keys if k in rec):
+        out[k] = {**out.get(k, {}), **value} if isinstance(value, dict) else out.get(k, []) + value if isinstance(value, list) else value
+
+
 def _is_field_class(key: str, classes: Dict[str, Any], raw_bases: Dict[str, List[str]]) -> bool:
     return any(last_part(b) in RELATION_FIELDS or last_part(b).endswith("Field") for b in raw_bases.get(key, ()))
 
@@ -918,8 +968,6 @@ def _manager_key(desc: list, res: _Resolver, module: str, classes: Dict[str, Any
     return k or ""
 
 
-
-
 # -- the reader --------------------------------------------------------------------------
 class ModelRef(NamedTuple):
     """A model the index knows: its framework (``"dj"`` or ``"sa"``) and key."""
@@ -943,6 +991,10 @@ class SaRelationship(NamedTuple):
     lazy: str  # normalised ``lazy=`` ("select", "joined", "dynamic", ...)
     uselist: Optional[bool]  # None: not said (a collection unless the other side says so)
     inverse: Optional[str]  # back_populates / backref name on the target
+
+
+# A field's ``null=`` / ``nullable``, ``unique=`` and ``primary_key=``.
+FieldInfo = NamedTuple("FieldInfo", [("null", bool), ("unique", bool), ("primary_key", bool)])
 
 
 class ModelIndex:
@@ -1035,6 +1087,29 @@ class ModelIndex:
         """Manager attribute -> manager (or QuerySet) class key ('' for a plain one)."""
         m = self._dj.get(model) if model else None
         return m.get("m", {}) if m else {}
+
+    # -- field attributes (Django fields, SQLAlchemy columns) ------------------------
+    def field(self, model: Optional[str], name: str) -> Optional[FieldInfo]:
+        """None: unknown model or SQLAlchemy non-column; unrecorded Django fields: defaults."""
+        m = self._dj.get(model) or self._sa.get(model) if model else None
+        if m is None or model in self._sa and name not in m.get("fa", {}):
+            return None
+        bits = m.get("fa", {}).get(name, 0)
+        return FieldInfo(bool(bits & NULL), bool(bits & UNIQUE), bool(bits & PK))
+
+    def required_fk(self, child: Optional[str], parent: Optional[str]) -> bool:
+        """Does ``child`` hold a non-null foreign key (or one-to-one) to ``parent``?"""
+        if child in self._dj and parent:
+            return any(r[0] in (FK, O2O) and r[1] == parent and not self.field(child, a).null
+                       for a, r in self._dj[child]["r"].items())
+        table = self._sa.get(parent, {}).get("tn") if child in self._sa else None
+        return bool(table) and any(t == table and not self.field(child, c).null for c, t in self._sa[child].get("sfk", {}).items())
+
+    def unique_fields(self, model: Optional[str]) -> List[Tuple[str, ...]]:
+        """Unique field sets: ``("email",)`` (unique or key), ``("org", "slug")`` (together)."""
+        m = (self._dj.get(model) or self._sa.get(model) or {}) if model else {}
+        singles = [(f,) for f, bits in m.get("fa", {}).items() if bits & (UNIQUE | PK)]
+        return singles + [tuple(g) for g in m.get("ut", [])]
 
     # -- classes and functions with summaries ----------------------------------------
     def class_key(self, q: str, module: str) -> Optional[str]:

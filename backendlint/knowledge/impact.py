@@ -57,9 +57,28 @@ def is_log_model(name: Optional[str], extra: Sequence[str] = ()) -> bool:
     return last in _LOG_EXACT or bool(_LOG_PATTERN.match(last))
 
 
+_NAME_FIELD = re.compile(r"^(last|first|middle)_name$")
+
+
 def is_counter_field(field: str) -> bool:
-    """``reply_count``, ``num_items``, ``total``, ``last_post``, ``latest_version``."""
-    return bool(_COUNTER_FIELD.match(field))
+    """``reply_count``, ``num_items``, ``total``, ``last_post``, ``latest_version`` (not
+    ``last_name``: a name, not a pointer)."""
+    return bool(_COUNTER_FIELD.match(field)) and not _NAME_FIELD.match(field)
+
+
+# Timestamps and bookkeeping that every save touches: they match the counter/pointer
+# (``last_*``) and state (``*_at``) patterns but tie no two rows together.
+_BOOKKEEPING_FIELD = re.compile(
+    r"^(created|updated|modified|changed|edited|touched)(_at|_on|_date|_time)?$"
+    r"|^(date|time)_(created|updated|modified|changed)$"
+    r"|^last_(login|seen|used|activity|active|modified|updated|changed|accessed|access|sync|synced|checked|run|ran|ping|heartbeat|visit|visited)(_at|_on|_date|_time)?$"
+)
+
+
+def is_bookkeeping_field(field: str) -> bool:
+    """``updated_at``, ``modified``, ``last_login``, ``last_seen_at``: touched by every
+    save, read by no invariant."""
+    return bool(_BOOKKEEPING_FIELD.match(field))
 
 
 def is_state_field(field: str) -> bool:

@@ -29,6 +29,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 import libcst as cst
 
 from backendlint.analysis import callgraph
+from backendlint.analysis.contexts import FACTS as CONTEXT_FACTS, context_map
 from backendlint.analysis.callgraph import Writer, last as _last
 from backendlint.analysis.unit_of_work import CallOp, Path, Step, TooDeep, UnitOfWork, effective
 from backendlint.engine.rule import Option, Rule
@@ -36,12 +37,14 @@ from backendlint.index.settings import DjangoSettingsFacts
 from backendlint.index.transactions import TransactionFacts
 from backendlint.analysis.calls import project_callee
 from backendlint.index import effects
+from backendlint.index.models import KIND as MODELS_KIND
 from backendlint.knowledge import orm, settings, side_effects, transactions
 from backendlint.knowledge.handlers import is_django_view_class, is_view  # shared with BL201 ("View (Django)")
 from backendlint.knowledge.orm import AUTOCOMMIT, DJANGO, SQLALCHEMY, DbOp, OrmScope
 from backendlint.knowledge.paths import is_migration_path, is_test_path
 from backendlint.knowledge.transactions import ADMIN_ATOMIC_METHODS
 from backendlint.knowledge.writes import BULK_KINDS, OP_METHODS, is_batching_loop
+from backendlint.rules.bl301.severity import rank_of
 from backendlint.syntax.names import dotted_name
 
 
@@ -141,7 +144,8 @@ class WriteOutsideTransaction(Rule):
     # writes (prefilter_names); a report needs two writes, so one of them occurs in the
     # file. "Waddington" or "address" do not count.
     requires_re = r"\.(?:\s|\\\r?\n|#[^\n]*\n)*(?:%s)\b" % "|".join(sorted(OP_METHODS, key=lambda m: (-len(m), m)))
-    facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND, effects.FACT_KIND)
+    facts = (orm.FACT_KIND, transactions.FACT_KIND, settings.FACT_KIND, effects.FACT_KIND, MODELS_KIND,
+             *CONTEXT_FACTS)
     options = (
         Option(
             "transaction-wrappers",
@@ -151,6 +155,7 @@ class WriteOutsideTransaction(Rule):
             "(qualified like 'shop.db.traced_atomic', or a bare name), in addition to those "
             "found automatically.",
         ),
+        Option("log-models", list, [], "Model names whose rows are logs (a partial write there is ranked low)."),
     )
 
     def __init__(self, ctx, options=None):
@@ -161,7 +166,7 @@ class WriteOutsideTransaction(Rule):
                                             project_tx.atomic_classes)
         self.atomic_requests = bool(DjangoSettingsFacts.of(ctx.facts).atomic_requests_aliases())
         # (reported node, framework, listed writes, ctx.where() of the function)
-        self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]], tuple]] = []
+        self.pending: List[Tuple[cst.Call, str, List[Tuple[DbOp, Optional[int], bool]], tuple, Any]] = []
         # Per enclosing function: calls a write-like method (_OP_CALL) / a project function
         # that may write (_PROJECT_CALL).
         self.frames: List[int] = []
@@ -191,6 +196,7 @@ class WriteOutsideTransaction(Rule):
         writer_names(facts, tuple(cls.typed(options).transaction_wrappers or ()))  # and callee_writers
         django_model_classes(facts)
         effects.run_resolver(facts)
+        context_map(facts)
 
     # -- coverage of a whole function ----------------------------------------------------
     def _classes(self) -> List[cst.ClassDef]:
@@ -311,8 +317,9 @@ class WriteOutsideTransaction(Rule):
                     found = direct
         found = found or self._sqlalchemy_finding(paths, analysis.ops, analysis.scope_of)
         if found is not None:
-            top, scope = self.ctx.where()
-            self.pending.append((*found, (top, scope + (node,))))
+            top, where = self.ctx.where()
+            ranked = rank_of(self, node, scope, (*self.ctx.stack, node), found[2])
+            self.pending.append((*found, (top, where + (node,)), ranked))
 
     def _follows_calls(self, func: cst.FunctionDef, classes: List[cst.ClassDef]) -> bool:
         """Units whose calls are followed. Not: signal receivers, save()/delete()
@@ -446,9 +453,9 @@ class WriteOutsideTransaction(Rule):
 
     # -- reporting -----------------------------------------------------------------------------
     def end_module(self) -> None:
-        for node, framework, listed, where in self.pending:
+        for node, framework, listed, where, ranked in self.pending:
             lines = self.ctx.lines_of([op.node for op, _, _ in listed], where)
-            self.report(node, self._message(framework, listed, lines), where)
+            self.report(node, self._message(framework, listed, lines), where, **ranked.as_report())
 
     @staticmethod
     def _describe(listed, lines, covered_note: bool) -> str:
