@@ -40,15 +40,36 @@ from backendlint.knowledge.retry.loops import (
 from backendlint.syntax.flow import BREAK, CONTINUE, NEXT, RAISE, RETURN, Flow, Outcome
 from backendlint.syntax.literals import is_constant, is_falsy_constant, is_none, is_truthy_constant
 from backendlint.syntax.names import dotted_name, last_name, names_in, param_names, positional_params, target_names
-from backendlint.syntax.scopes import Scopes
+from backendlint.knowledge.retry.io import (
+    ACQUIRE,
+    EVENT_TEST,
+    LOCK_CALLS,
+    NONBLOCKING_FLAG,
+    OPTIMISTIC_ERRORS,
+    is_io_method,
+    is_io_qualified,
+    is_running_flag,
+)
+from backendlint.syntax.scopes import Scopes, project_function
 from backendlint.syntax.walk import SCOPE_TYPES, statements, walk, walk_local
 
 EXIT = "exit"  # leaves the loop: return, break, or the flag-ending assignment
 
 __all__ = [
     "NEXT", "CONTINUE", "EXIT", "RAISE", "RetryFlow", "LoopShape", "TrySite", "RetryLoop",
-    "SelfCall", "SelfCalls", "RetryLoops",
+    "SelfCall", "SelfCalls", "RetryLoops", "Operation",
 ]
+
+
+@dataclass
+class Operation:
+    """What an attempt runs: ``call`` the first call that does I/O (``io``) or, with no
+    visible I/O, the first call that is not bookkeeping (None: no call at all); ``via``:
+    the project function of this file through which the I/O call was reached."""
+
+    call: Optional[cst.Call]
+    io: bool = False
+    via: Optional[cst.FunctionDef] = None
 
 
 # -- control flow inside one loop body -------------------------------------------------
@@ -293,6 +314,61 @@ class RetryLoop:
     def sleeps(self) -> bool:
         """The loop body calls ``sleep`` somewhere (not in nested defs)."""
         return any(is_sleep(n) for n in walk_local(self.loop.body))
+
+    # what is retried (severity)
+    def operation(self, site: TrySite) -> Operation:
+        """What the attempt (the ``try`` body) runs; see ``RetryLoops.operation``."""
+        return self.analysis.operation(site.attempt, self.stack)
+
+    @cached_property
+    def running_gate(self) -> Optional[str]:
+        """The running / shutdown flag that ends the loop, as written: the loop's own test
+        (``while self.running``, ``while not stop.is_set()``) or an ``if`` in its body that
+        leaves the loop (``if self._closed: break``); None without one."""
+        loop = self.loop
+        if isinstance(loop, cst.While):
+            found = _running_flag(loop.test)
+            if found:
+                return found
+        for node in walk_local(loop.body):
+            if isinstance(node, cst.If):
+                found = _running_flag(node.test)
+                if found and self.flow.of(node) & {EXIT, RAISE}:
+                    return found
+        return None
+
+    @staticmethod
+    def optimistic(site: TrySite) -> bool:
+        """Every handler of the attempt catches only ``RuntimeError`` (a collection changed
+        by another thread during iteration): an in-memory optimistic retry."""
+        caught = site.caught
+        if not caught:
+            return False
+        for expr in caught:
+            if expr is None:
+                return False
+            names = expr.elements if isinstance(expr, cst.Tuple) else [expr]
+            for element in names:
+                value = element.value if isinstance(element, cst.Element) else element
+                if last_name(value) not in OPTIMISTIC_ERRORS:
+                    return False
+        return True
+
+    def lock_wait(self, site: TrySite) -> bool:
+        """The attempt tries a lock without blocking (``acquire(blocking=False)``,
+        ``fcntl.flock(fd, LOCK_EX | LOCK_NB)``) and the loop sleeps or has a cancel flag."""
+        if not (self.sleeps or self.running_gate):
+            return False
+        for node in walk_local(site.attempt):
+            if not isinstance(node, cst.Call):
+                continue
+            if last_name(node.func) == ACQUIRE and _non_blocking_acquire(node):
+                return True
+            qualified = self.analysis.scopes.resolve(node.func, self.stack) or dotted_name(node.func)
+            if qualified in LOCK_CALLS and any(NONBLOCKING_FLAG in names_in(a.value) or any(
+                    n.endswith("." + NONBLOCKING_FLAG) for n in names_in(a.value)) for a in node.args):
+                return True
+        return False
 
 
 # -- recursion from an except handler --------------------------------------------------
@@ -556,6 +632,38 @@ class RetryLoops:
             self._module_bool_attrs = out
         return self._module_bool_attrs
 
+    def operation(self, body: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> Operation:
+        """What ``body`` runs: its first I/O call (``knowledge.retry.io``), looking one level
+        into the project functions of this file it calls (``self._fetch()``, ``load()``);
+        else its first call that is not logging or a sleep; else ``Operation(None)``."""
+        first: Optional[cst.Call] = None
+        helpers: List[Tuple[cst.Call, cst.FunctionDef]] = []
+        for node in walk_local(body):
+            if not isinstance(node, cst.Call):
+                continue
+            if self.is_io(node, stack):
+                return Operation(node, True)
+            if is_log_call(node) or is_sleep(node):
+                continue
+            if first is None:
+                first = node
+            fn = project_function(self.scopes, node.func, stack)
+            if fn is not None:
+                helpers.append((node, fn))
+        for call, fn in helpers:
+            inner = list(stack) + [fn]
+            for node in walk_local(fn.body):
+                if isinstance(node, cst.Call) and self.is_io(node, inner):
+                    return Operation(call, True, fn)
+        return Operation(first)
+
+    def is_io(self, call: cst.Call, stack: Sequence[cst.CSTNode]) -> bool:
+        func = call.func.func if isinstance(call.func, cst.Call) else call.func
+        dotted = dotted_name(func)
+        if is_io_qualified(self.scopes.resolve(func, stack)):
+            return True
+        return is_io_method(dotted)
+
     def prompts(self, body: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> bool:
         """The block asks a person (``input()``, ``click.prompt()``)."""
         for node in walk_local(body):
@@ -569,6 +677,30 @@ class RetryLoops:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _running_flag(test: cst.CSTNode) -> Optional[str]:
+    """The running / shutdown flag a test reads (``self.running``, ``stop.is_set()``)."""
+    for node in walk_local(test):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == EVENT_TEST:
+            return dotted_name(node.func) or EVENT_TEST
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            dotted = dotted_name(node)
+            if dotted and is_running_flag(dotted):
+                return dotted
+    return None
+
+
+def _non_blocking_acquire(call: cst.Call) -> bool:
+    """``lock.acquire(False)`` / ``lock.acquire(blocking=False)`` / ``acquire(timeout=...)``."""
+    for i, arg in enumerate(call.args):
+        if arg.keyword is None and i == 0 and is_falsy_constant(arg.value):
+            return True
+        if arg.keyword is not None and arg.keyword.value == "blocking" and is_falsy_constant(arg.value):
+            return True
+        if arg.keyword is not None and arg.keyword.value == "timeout":
+            return True
+    return False
 
 
 def _is_bool_name(value: cst.CSTNode) -> bool:

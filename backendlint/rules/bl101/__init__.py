@@ -9,83 +9,30 @@ constructor call line (libraries, celery tasks), the class's ``max_retries = Non
 
 from __future__ import annotations
 
-from typing import Optional
-
 import libcst as cst
 
-from backendlint.analysis.retry_loops import COUNTER, EXIT, RAISE, SAME, RetryLoop, RetryLoops, TrySite
+from backendlint.analysis.contexts import FACTS as CONTEXT_FACTS, Context, context_map, context_of
+from backendlint.analysis.retry_loops import COUNTER, SAME, RetryLoops
+from backendlint.analysis.severity import rank
 from backendlint.engine.rule import Rule
 from backendlint.index.celery import KIND as CELERY_TASK_CLASSES, CeleryTaskClassIndex
-from backendlint.knowledge.retry import AUTORETRY, COUNTERS_UNLIMITED, LIMITS_NONE, STOP_NEVER, RetryPolicy
+from backendlint.knowledge.retry import RetryPolicy
+from backendlint.knowledge.contexts import LIBRARY, TASK
 from backendlint.knowledge.retry.celery import CeleryPolicies
 from backendlint.knowledge.retry.libraries import LibraryPolicies
+from backendlint.rules.bl101.messages import (
+    NO_IO,
+    RECURSION,
+    RETRIED_FOREVER,
+    io_reason,
+    loop_low,
+    loop_message,
+    policy_message,
+    retries,
+)
 from backendlint.syntax.scopes import Scopes
 
-RETRIED_FOREVER = "so a failing operation is retried forever"
-LOOP_SHAPES = {"true": "while True", "count": "for ... in itertools.count()"}
-
-
-def policy_message(policy: RetryPolicy) -> str:
-    """The finding for an unbounded library or celery policy: what is unbounded; how to bound it."""
-    library, api, why, names = policy.library, policy.api, policy.why, policy.names
-    if library == "tenacity":
-        how = "uses stop=stop_never" if why == STOP_NEVER else "has no stop condition"
-        return (f"tenacity {'@retry' if api == 'retry' else api + '(...)'} {how}, so it retries forever; "
-                "add stop=stop_after_attempt(N) or stop=stop_after_delay(SECONDS)")
-    if library == "backoff":
-        how = {2: "sets max_tries and max_time to None", 0: "has neither max_tries nor max_time"}.get(len(names)) or (
-            "sets max_tries=None and no max_time" if names[0] == "max_tries" else "sets max_time=None and no max_tries")
-        return f"backoff.{api} {how}, so it retries forever; add max_tries=N or max_time=SECONDS"
-    if library == "retrying":
-        return (f"retrying {'@retry' if api == 'retry' else 'Retrying(...)'} has neither stop_max_attempt_number nor "
-                "stop_max_delay, so it retries forever; add stop_max_attempt_number=N or stop_max_delay=MILLISECONDS")
-    if library == "urllib3" and why == COUNTERS_UNLIMITED:
-        return (f"urllib3 Retry(total=None) leaves {', '.join(names)} retries without a limit; "
-                "give total a number (e.g. total=5), or give connect, read, status and other numbers")
-    if library == "stamina" and why == LIMITS_NONE:
-        return (f"stamina {api} with attempts=None and timeout=None retries forever; "
-                "keep a limit: attempts=N or timeout=SECONDS (stamina's defaults are 10 attempts, 45 s)")
-    if library == "celery" and api == "Task":
-        return (f"celery Task class {names[0]} retries with max_retries = None, so its tasks retry forever; "
-                "set max_retries = N (celery's default is 3)")
-    how = "autoretry_for" if why == AUTORETRY else "self.retry()"
-    where = "max_retries=None from its base class" if names else "max_retries=None"
-    return f"celery task retries ({how}) with {where}, so it retries forever; set max_retries=N (celery's default is 3)"
-
-
-def retries(site: TrySite) -> bool:
-    """The ``try`` retries: an except branch goes round again (not: it re-raises, breaks or
-    returns); success leaves the loop (not: a supervisor loop that keeps a consumer
-    running), unconditionally or as a wait-until-it-works poll (not: pagination or a
-    consumer's conditional exit); and an error does not move the loop on to other work."""
-    if not site.goes_round:
-        return False
-    success = site.success
-    if EXIT not in success:
-        return False
-    if not success <= {EXIT, RAISE} and not site.polls:
-        return False
-    return not site.moves_on
-
-
-def loop_message(found: RetryLoop) -> Optional[str]:
-    """The finding for a hand-written retry loop, or None when it is not reported."""
-    site = next((s for s in found.sites if retries(s)), None)
-    if site is None:
-        return None
-    if found.work_list or found.asks_person(site) or found.time_boxed or found.bounded:
-        return None  # a work list; re-asks a person; inside asyncio.timeout(); a compared counter or deadline
-    shape = LOOP_SHAPES.get(found.shape.kind) or f"while {found.shape.test}"
-    unused = found.unchecked_counters
-    if unused:
-        return (
-            f"retry loop ({shape}) counts attempts in `{unused[0]}` but never compares it, {RETRIED_FOREVER}; "
-            f"stop after N attempts (e.g. `if {unused[0]} >= N: raise`) or use `for attempt in range(N):`"
-        )
-    return (
-        f"retry loop ({shape}) goes round again after an exception with no attempt limit or deadline, {RETRIED_FOREVER}; "
-        "use `for attempt in range(N):` and re-raise after the last attempt, or stop at a deadline"
-    )
+__all__ = ["UnboundedRetry", "policy_message", "loop_message", "retries"]
 
 
 class UnboundedRetry(Rule):
@@ -98,8 +45,12 @@ class UnboundedRetry(Rule):
     # after the literal so that the regex engine can scan for the literal: 20x faster.)
     requires = ("etry", "backoff")
     requires_re = r"except(?<!\wexcept)\b"
-    facts = (CELERY_TASK_CLASSES,)
+    facts = (CELERY_TASK_CLASSES,) + CONTEXT_FACTS
     options = ()
+
+    @classmethod
+    def prepare(cls, facts, options=None) -> None:
+        context_map(facts)
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
@@ -116,20 +67,40 @@ class UnboundedRetry(Rule):
             self._celery = CeleryPolicies(self.scopes, classes)
         return self._celery
 
-    def _report(self, node: cst.CSTNode, message: str) -> None:
+    def _report(self, node: cst.CSTNode, message: str, context: Context, *, low=None, high=None) -> None:
         if id(node) not in self._reported:
             self._reported.add(id(node))  # nested handlers see the same call
-            self.report(node, message)
+            ranked = rank(context.name, context_why=context.describe(), low=low, high=high, medium=NO_IO)
+            self.report(node, message, **ranked.as_report())
 
-    def _policies(self, find, *args) -> None:
-        """Report the unbounded policies ``find`` returns; a pathologically nested block is skipped."""
+    def _policies(self, find, *args, body=None, stack=None) -> None:
+        """Report the unbounded policies ``find`` returns; a pathologically nested block is
+        skipped. ``body`` (with ``stack``, its ancestors): the code the policy retries, for
+        the severity (default: the enclosing function)."""
         try:
             found = find(*args)
         except RecursionError:
             return
         for policy in found if isinstance(found, list) else [found]:
             if isinstance(policy, RetryPolicy) and policy.unbounded:
-                self._report(policy.node, policy_message(policy))
+                self._report_policy(policy, body, stack)
+
+    def _report_policy(self, policy: RetryPolicy, body, stack) -> None:
+        stack = list(self.ctx.stack if stack is None else stack)
+        if body is None:
+            fn = next((n for n in reversed(stack) if isinstance(n, cst.FunctionDef)), None)
+            body = fn.body if fn is not None else None
+        context = context_of(self.ctx, stack)
+        if policy.library == "celery" and context.name == LIBRARY:
+            context = Context(TASK)  # a celery task with no registration the index knows
+        if policy.library == "urllib3":
+            high = "retries HTTP requests"
+        else:
+            try:
+                high = io_reason(self.loops.operation(body, stack)) if body is not None else None
+            except RecursionError:
+                high = None
+        self._report(policy.node, policy_message(policy), context, high=high)
 
     # library policies
     def visit_Decorator(self, node: cst.Decorator) -> None:
@@ -145,12 +116,13 @@ class UnboundedRetry(Rule):
         stack = self.ctx.stack
         self.libraries.note_class(node, stack)
         if "etry" in self.ctx.source:
-            self._policies(self.celery.for_class, node, stack)
+            self._policies(self.celery.for_class, node, stack, body=node.body, stack=list(stack) + [node])
 
     # celery tasks
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.decorators:
-            self._policies(self.celery.for_function, node, self.ctx.stack)
+            self._policies(self.celery.for_function, node, self.ctx.stack, body=node.body,
+                           stack=list(self.ctx.stack) + [node])
 
     # recursion from an except handler
     def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
@@ -176,8 +148,10 @@ class UnboundedRetry(Rule):
                 )))
         except RecursionError:
             return
-        for call, message in findings:
-            self._report(call, message)
+        if findings:
+            context = context_of(self.ctx, found.stack)
+            for call, message in findings:
+                self._report(call, message, context, high=RECURSION)
 
     # hand-written loops
     def visit_While(self, node: cst.While) -> None:
@@ -191,7 +165,11 @@ class UnboundedRetry(Rule):
         try:
             found = self.loops.retry_loop(node, self.ctx.stack)
             message = loop_message(found) if found is not None else None
+            if message is None:
+                return
+            site = next(s for s in found.sites if retries(s))
+            low = loop_low(found, site)
+            high = None if low else io_reason(found.operation(site))
         except RecursionError:
             return
-        if message is not None:
-            self._report(node, message)
+        self._report(node, message, context_of(self.ctx), low=low, high=high)
