@@ -31,7 +31,8 @@ from backendlint.knowledge.retry.loops import (
     ARITHMETIC_CALLS,
     EXIT_CALLS,
     PROMPT_BUILTINS,
-    PROMPT_CALLS,
+    is_prompt,
+    only_interrupts,
     is_log_call,
     is_sleep,
     is_timeout_scope,
@@ -195,12 +196,40 @@ class TrySite:
     def goes_round(self) -> bool:
         """Some except branch goes round again (falls through or continues), rather than
         re-raising, breaking or returning."""
+        return bool(self.round_handlers)
+
+    @cached_property
+    def round_handlers(self) -> List[cst.CSTNode]:
+        """The except branches that go round again. A branch that catches only
+        ``KeyboardInterrupt`` / ``EOFError`` resumes an interactive or event loop: not a retry."""
         flow = self.flow
+        out = []
         for handler in self.node.handlers:
+            if only_interrupts(handler.type):
+                continue
             outcome = flow.after(flow.outcomes(statements(handler.body)), self.rest)
             if NEXT in outcome or CONTINUE in outcome:
-                return True
-        return False
+                out.append(handler)
+        return out
+
+    @cached_property
+    def fails_over(self) -> bool:
+        """Every branch that goes round draws the next candidate from an iterator and
+        stops when it is exhausted: ``url = next(urls)`` (StopIteration ends the loop) or
+        ``if url := next(urls, None): continue`` followed by ``raise`` / ``return``."""
+        handlers = self.round_handlers
+        if not handlers:
+            return False
+        for handler in handlers:
+            draws = [n for n in walk_local(handler.body) if isinstance(n, cst.Call)
+                     and isinstance(n.func, cst.Name) and n.func.value == "next" and n.args]
+            if not draws:
+                return False
+            if any(len(call.args) == 1 for call in draws):
+                continue
+            if not self.flow.outcomes(statements(handler.body)) & {EXIT, RAISE}:
+                return False
+        return True
 
     @cached_property
     def success(self) -> FrozenSet[str]:
@@ -275,8 +304,9 @@ class RetryLoop:
         return bool(flag) and flag not in self._scope_facts[0] and flag not in self.analysis.module_bool_attrs()
 
     def asks_person(self, site: TrySite) -> bool:
-        """The attempt asks a person (``input()``, ``click.prompt()``)."""
-        return self.analysis.prompts(site.node.body, self.stack)
+        """The loop asks a person (``input()``, ``click.prompt()``, ``click.confirm()``):
+        anywhere in its body and handlers, or through a project wrapper of this file."""
+        return self.analysis.prompts(self.loop.body, self.stack)
 
     @cached_property
     def time_boxed(self) -> bool:
@@ -558,8 +588,8 @@ class RetryLoops:
             if isinstance(node, cst.FunctionDef):
                 fn_index = i
                 break
-        if fn_index is None:
-            return None
+        if fn_index is None or only_interrupts(getattr(handler, "type", None)):
+            return None  # no function; Ctrl-C resumes an interactive or event loop
         fn = stack[fn_index]
         fn_stack = stack[:fn_index]
         name = fn.name.value
@@ -664,16 +694,22 @@ class RetryLoops:
             return True
         return is_io_method(dotted)
 
-    def prompts(self, body: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> bool:
-        """The block asks a person (``input()``, ``click.prompt()``)."""
+    def prompts(self, body: cst.CSTNode, stack: Sequence[cst.CSTNode], follow: bool = True) -> bool:
+        """The block asks a person (``input()``, ``click.prompt()``, ``prompt_toolkit``), or
+        (``follow``) calls a project function of this file that does (one level)."""
+        wrappers: List[cst.FunctionDef] = []
         for node in walk_local(body):
             if isinstance(node, cst.Call):
                 if isinstance(node.func, cst.Name) and node.func.value in PROMPT_BUILTINS:
                     if self.scopes.resolve(node.func, stack) is None:
                         return True
-                if self.scopes.resolve(node.func, stack) in PROMPT_CALLS:
+                if is_prompt(self.scopes.resolve(node.func, stack)):
                     return True
-        return False
+                if follow:
+                    fn = project_function(self.scopes, node.func, stack)
+                    if fn is not None:
+                        wrappers.append(fn)
+        return any(self.prompts(fn.body, list(stack) + [fn], follow=False) for fn in wrappers)
 
 
 # -- helpers ---------------------------------------------------------------------------

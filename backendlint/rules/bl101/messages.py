@@ -102,8 +102,9 @@ def loop_message(found: RetryLoop) -> Optional[str]:
     site = next((s for s in found.sites if retries(s)), None)
     if site is None:
         return None
-    if found.work_list or found.asks_person(site) or found.time_boxed or found.bounded:
-        return None  # a work list; re-asks a person; inside asyncio.timeout(); a compared counter or deadline
+    if found.work_list or found.asks_person(site) or found.time_boxed or found.bounded or site.fails_over:
+        return None  # a work list; re-asks a person; inside asyncio.timeout(); a compared counter or deadline;
+        # fails over to the next of a finite iterator
     shape = LOOP_SHAPES.get(found.shape.kind) or f"while {found.shape.test}"
     unused = found.unchecked_counters
     if unused:
