@@ -1531,3 +1531,4 @@ def test_loop_message_names_the_operation_and_the_exception(tmp_path):
 def test_recursion_message_names_the_exception(tmp_path):
     (msg,) = messages(tmp_path, "def f(u):\n    try:\n        return g(u)\n    except LookupError:\n        return f(u)\n")
     assert "`LookupError`" in msg and "with the same arguments" in msg
+

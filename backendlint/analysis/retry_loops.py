@@ -418,6 +418,7 @@ class SelfCall:
     call: cst.Call
     arguments: str  # SAME, COUNTER, UNKNOWN_ARGS, CHECKED_ARG, OTHER_MODE, DERIVED, COMPUTED
     counter: Optional[str] = None  # the argument passed on as a counter (COUNTER)
+    fresh: Optional[str] = None  # a fresh local passed instead of an argument (SAME)
 
 
 class SelfCalls:
@@ -448,11 +449,28 @@ class SelfCalls:
         own = params[1:] if self._skip_first else params
         return own, set(param_names(fn.params)), _tested_names(fn)
 
+    @cached_property
+    def _rebound_params(self) -> Set[str]:
+        """Parameters assigned a new value inside the function."""
+        params = self._params[1]
+        out: Set[str] = set()
+        for node in walk_local(self.function.body):
+            if isinstance(node, cst.Assign):
+                for t in node.targets:
+                    out.update(n for n in target_names(t.target) if n in params)
+        return out
+
     def arguments(self, call: cst.Call) -> SelfCall:
         """How ``call`` passes the function's arguments."""
         own_params, all_params, tested = self._params
         changed: List[Tuple[str, cst.CSTNode]] = []
+        fresh_param: Optional[str] = None
+        passed: Set[str] = set()
         for i, arg in enumerate(call.args):
+            if arg.keyword is not None:
+                passed.add(arg.keyword.value)
+            elif not arg.star and i < len(own_params):
+                passed.add(own_params[i])
             if arg.star:
                 if isinstance(arg.value, cst.Name) and arg.value.value in all_params:
                     continue
@@ -465,12 +483,18 @@ class SelfCalls:
                 param = None
             value = arg.value
             if isinstance(value, cst.Name) and value.value == param:
-                continue  # passed through unchanged
+                if param in self._rebound_params:
+                    fresh_param = fresh_param or param  # the same name, a new value (``token = refresh()``)
+                continue  # passed through
             changed.append((param or "", value))
         for param, value in changed:
             if param and param in tested:
                 return SelfCall(call, CHECKED_ARG)
+        if not any(arg.star for arg in call.args) and any(
+                p not in passed and p in _branch_params(self.function) for p in _optional_params(self.function)):
+            return SelfCall(call, OTHER_MODE)  # an omitted optional argument switches branch
         counter = None
+        fresh = fresh_param
         for param, value in changed:
             if isinstance(value, cst.BinaryOperation) and param and param in names_in(value):
                 counter = param
@@ -481,9 +505,10 @@ class SelfCalls:
                 # call; a local derived from the arguments (``parent = path.parent``) is not.
                 if _derived_from(self.function, value.value, all_params):
                     return SelfCall(call, DERIVED)
+                fresh = fresh or value.value
             else:
                 return SelfCall(call, COMPUTED)
-        return SelfCall(call, COUNTER, counter) if counter else SelfCall(call, SAME)
+        return SelfCall(call, COUNTER, counter) if counter else SelfCall(call, SAME, fresh=fresh)
 
     @cached_property
     def checked(self) -> bool:
@@ -896,11 +921,40 @@ def _limit_comparison(test: cst.CSTNode, outcome_names: Set[str]) -> bool:
 
 
 def _derived_from(fn: cst.FunctionDef, name: str, params: Set[str]) -> bool:
+    """``name`` is assigned from the arguments (``parent = path.parent``) or is a loop
+    variable drawn from them (``for item in payload["items"]``)."""
     for node in walk_local(fn.body):
         if isinstance(node, cst.Assign) and any(name in target_names(t.target) for t in node.targets):
             if names_in(node.value) & params:
                 return True
+        if isinstance(node, (cst.For, cst.CompFor)) and name in target_names(node.target):
+            if names_in(node.iter) & params:
+                return True
     return False
+
+
+def _branch_params(fn: cst.FunctionDef) -> Set[str]:
+    """Names an ``if`` tests for presence: ``if p:``, ``if not p:``, ``if p is None:``,
+    ``if p is not None:`` (a mode switch, not a counter compared with a limit)."""
+    out: Set[str] = set()
+    for node in walk_local(fn.body):
+        if not isinstance(node, (cst.If, cst.IfExp)):
+            continue
+        test = node.test
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test = test.expression
+        if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+                and isinstance(test.comparisons[0].operator, (cst.Is, cst.IsNot)) and is_none(test.comparisons[0].comparator)):
+            test = test.left
+        if isinstance(test, cst.Name):
+            out.add(test.value)
+    return out
+
+
+def _optional_params(fn: cst.FunctionDef) -> List[str]:
+    """Parameters with a default value (positional or keyword-only)."""
+    params = fn.params
+    return [p.name.value for p in list(params.params) + list(params.kwonly_params) if p.default is not None]
 
 
 def _reads_outside_logging(node: cst.CSTNode) -> Set[str]:

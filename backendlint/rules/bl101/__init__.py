@@ -24,6 +24,7 @@ from backendlint.rules.bl101.messages import (
     NO_IO,
     RECURSION,
     RETRIED_FOREVER,
+    caught_text,
     io_reason,
     loop_low,
     loop_message,
@@ -141,9 +142,15 @@ class UnboundedRetry(Rule):
                 passed = found.arguments(call)
                 if passed.arguments not in (SAME, COUNTER) or found.checked:
                     continue  # works on something else, another mode, or a limit is checked first
-                how = f"passing `{passed.counter}` on but never checking it" if passed.counter else "with the same arguments and no attempt limit"
+                if passed.counter:
+                    how = f"passing `{passed.counter}` on but never checking it"
+                elif passed.fresh:
+                    how = f"with a fresh `{passed.fresh}` and no attempt limit"
+                else:
+                    how = "with the same arguments and no attempt limit"
                 findings.append((call, (
-                    f"`{found.name}` calls itself from its except handler {how}, {RETRIED_FOREVER}; "
+                    f"`{found.name}` calls itself from its except handler ({caught_text([handler])}) {how}, "
+                    f"{RETRIED_FOREVER}; "
                     "pass an attempt count and re-raise after N attempts, or use a bounded retry loop"
                 )))
         except RecursionError:

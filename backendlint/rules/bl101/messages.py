@@ -58,7 +58,23 @@ RECURSION = "the stack grows until RecursionError"
 def call_text(call) -> str:
     """``requests.get(...)``, ``self._fetch(...)``: how a call reads in a why or a message."""
     func = call.func.func if isinstance(call.func, cst.Call) else call.func
-    return f"{dotted_name(func) or 'a call'}(...)"
+    text = dotted_name(func) or " ".join(cst.Module([]).code_for_node(func).split())
+    return f"{text if len(text) <= 60 else '...' + text[-57:]}(...)"
+
+
+def caught_text(handlers) -> str:
+    """```OSError`, `ValueError``` / ``any exception``: what the handlers that go round catch."""
+    names = []
+    for handler in handlers:
+        if handler.type is None:
+            return "any exception"
+        elements = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
+        for element in elements:
+            value = element.value if isinstance(element, cst.Element) else element
+            text = " ".join(cst.Module([]).code_for_node(value).split())
+            if text not in names:
+                names.append(text)
+    return ", ".join(f"`{n}`" for n in names) or "an exception"
 
 
 def io_reason(op: Operation) -> Optional[str]:
@@ -106,13 +122,16 @@ def loop_message(found: RetryLoop) -> Optional[str]:
         return None  # a work list; re-asks a person; inside asyncio.timeout(); a compared counter or deadline;
         # fails over to the next of a finite iterator
     shape = LOOP_SHAPES.get(found.shape.kind) or f"while {found.shape.test}"
+    op = found.operation(site)
+    what = f"retries `{call_text(op.call)}` after" if op.call is not None else "goes round again after"
+    caught = caught_text(site.round_handlers)
     unused = found.unchecked_counters
     if unused:
         return (
-            f"retry loop ({shape}) counts attempts in `{unused[0]}` but never compares it, {RETRIED_FOREVER}; "
-            f"stop after N attempts (e.g. `if {unused[0]} >= N: raise`) or use `for attempt in range(N):`"
+            f"retry loop ({shape}) {what} {caught} and counts attempts in `{unused[0]}` but never compares it, "
+            f"{RETRIED_FOREVER}; stop after N attempts (e.g. `if {unused[0]} >= N: raise`) or use `for attempt in range(N):`"
         )
     return (
-        f"retry loop ({shape}) goes round again after an exception with no attempt limit or deadline, {RETRIED_FOREVER}; "
+        f"retry loop ({shape}) {what} {caught} with no attempt limit or deadline, {RETRIED_FOREVER}; "
         "use `for attempt in range(N):` and re-raise after the last attempt, or stop at a deadline"
     )
