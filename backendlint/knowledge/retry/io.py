@@ -42,8 +42,8 @@ IO_METHODS = frozenset({
     "send_message", "send_task", "apply_async", "refresh_from_db", "bulk_create", "bulk_update",
     "get_or_create", "update_or_create", "select_for_update", "upload_file", "download_file",
     "upload_fileobj", "download_fileobj", "put_object", "get_object", "delete_object", "list_objects",
-    "list_objects_v2", "invoke", "urlretrieve", "ping", "connect", "create_connection", "reconnect",
-    "scalar", "scalars", "flush",
+    "list_objects_v2", "urlretrieve", "ping", "connect", "create_connection", "reconnect",
+    "scalar", "scalars",
 })
 
 # Receivers (the last part of the dotted name, split on "_") that are clients of a service.
