@@ -36,7 +36,6 @@ from backendlint.knowledge.retry.loops import (
     is_log_call,
     is_sleep,
     is_timeout_scope,
-    is_wait,
     mentions_clock,
 )
 from backendlint.syntax.flow import BREAK, CONTINUE, NEXT, RAISE, RETURN, Flow, Outcome
@@ -346,22 +345,6 @@ class RetryLoop:
         """The loop body calls ``sleep`` somewhere (not in nested defs)."""
         return any(is_sleep(n) for n in walk_local(self.loop.body))
 
-    @cached_property
-    def waits(self) -> bool:
-        """The loop waits between attempts: a sleep, an ``event.wait(...)``, or a call whose
-        name says it waits (``self._backoff()``, ``retry_delay()``), in the loop body or one
-        level into the project functions of this file it calls."""
-        analysis, stack = self.analysis, self.stack
-        for node in walk_local(self.loop.body):
-            if not isinstance(node, cst.Call):
-                continue
-            if is_wait(node):
-                return True
-            fn = project_function(analysis.scopes, node.func, stack)
-            if fn is not None and any(is_wait(n) for n in walk_local(fn.body)):
-                return True
-        return False
-
     # what is retried (severity)
     def operation(self, site: TrySite) -> Operation:
         """What the attempt (the ``try`` body) runs; see ``RetryLoops.operation``."""
@@ -565,15 +548,10 @@ class RetryLoops:
         self._module_bool_attrs: Optional[Set[str]] = None
 
     # the loop
-    def retry_loop(self, loop: cst.CSTNode, stack: Sequence[cst.CSTNode], ranges: bool = False) -> Optional[RetryLoop]:
+    def retry_loop(self, loop: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> Optional[RetryLoop]:
         """A ``while True`` / ``while <flag>`` / ``itertools.count()`` loop with ``try``
-        statements in its body, else None. ``ranges``: also ``for attempt in range(N):``
-        (shape "range": bounded, but BL102 asks whether it waits)."""
+        statements in its body, else None."""
         shape = self.shape(loop, stack)
-        if shape is None and ranges and isinstance(loop, cst.For) and isinstance(loop.iter, cst.Call):
-            if isinstance(loop.iter.func, cst.Name) and loop.iter.func.value == "range" and \
-                    self.scopes.resolve(loop.iter.func, stack) is None:
-                shape = LoopShape("range")
         if shape is None:
             return None
         flow = RetryFlow(self.scopes, stack, shape.ends_loop)

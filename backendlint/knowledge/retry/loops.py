@@ -6,8 +6,6 @@ Each table is defined here once; ``backendlint.analysis.retry_loops`` reads them
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from backendlint.syntax.names import last_name
@@ -76,21 +74,3 @@ def only_interrupts(expr) -> bool:
     """``except KeyboardInterrupt:`` (or with ``EOFError``) and nothing else."""
     names = caught_names(expr)
     return bool(names) and all(n in INTERRUPTS for n in names)
-
-
-# Words in a call's last name that say it waits between attempts (BL102): ``sleep``,
-# ``event.wait(5)``, ``self._backoff()``, ``retry_delay()``, ``pause()``, ``throttle()``.
-WAIT_WORDS = re.compile(r"(^|_)(sleep|wait|backoff|delay|pause|throttle|jitter)($|_)")
-
-# ``asyncio.wait_for(op(), 5)`` time-boxes the attempt; it does not wait between attempts.
-NOT_WAITS = frozenset({"wait_for"})
-
-
-def is_wait(node: cst.CSTNode) -> bool:
-    """A call that waits: a sleep, or a call named for waiting."""
-    if not isinstance(node, cst.Call):
-        return False
-    name = last_name(node.func)
-    if not name or name in NOT_WAITS:
-        return False
-    return bool(WAIT_WORDS.search(name.lower().lstrip("_")))
