@@ -269,3 +269,49 @@ def test_view_context_is_named(tmp_path):
     _line, severity, context, why = only(tmp_path, files)
     assert (severity, context) == ("high", "request")
     assert "checkout()" in why
+
+
+def test_lock_attempt_gated_on_a_cancel_flag_reads_as_a_lock_wait(tmp_path):
+    _line, severity, _context, why = only(tmp_path, """
+        class Lock:
+            def _try_lock(self):
+                ...
+
+            def acquire(self, cancel_check):
+                while True:
+                    if cancel_check():
+                        break
+                    try:
+                        return self._try_lock()
+                    except TimeoutError:
+                        pass
+    """)
+    assert severity == "low" and "cancellable lock wait (`cancel_check`)" in why
+
+
+def test_msvcrt_non_blocking_lock_with_sleep_is_low(tmp_path):
+    _line, severity, _context, why = only(tmp_path, """
+        import msvcrt
+        import time
+
+        def lock(fd):
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                    return
+                except OSError:
+                    time.sleep(0.1)
+    """)
+    assert severity == "low" and why.endswith("cancellable lock wait")
+
+
+def test_tls_handshake_is_io(tmp_path):
+    _line, severity, _context, _why = only(tmp_path, """
+        def handshake(cnx):
+            while True:
+                try:
+                    return cnx.do_handshake()
+                except OSError:
+                    pass
+    """)
+    assert severity == "high"

@@ -45,7 +45,7 @@ from backendlint.knowledge.retry.io import (
     ACQUIRE,
     EVENT_TEST,
     LOCK_CALLS,
-    NONBLOCKING_FLAG,
+    NONBLOCKING_FLAGS,
     OPTIMISTIC_ERRORS,
     is_io_method,
     is_io_qualified,
@@ -395,8 +395,8 @@ class RetryLoop:
             if last_name(node.func) == ACQUIRE and _non_blocking_acquire(node):
                 return True
             qualified = self.analysis.scopes.resolve(node.func, self.stack) or dotted_name(node.func)
-            if qualified in LOCK_CALLS and any(NONBLOCKING_FLAG in names_in(a.value) or any(
-                    n.endswith("." + NONBLOCKING_FLAG) for n in names_in(a.value)) for a in node.args):
+            if qualified in LOCK_CALLS and any(
+                    n.rsplit(".", 1)[-1] in NONBLOCKING_FLAGS for a in node.args for n in names_in(a.value)):
                 return True
         return False
 

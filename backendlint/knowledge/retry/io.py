@@ -42,7 +42,7 @@ IO_METHODS = frozenset({
     "send_message", "send_task", "apply_async", "refresh_from_db", "bulk_create", "bulk_update",
     "get_or_create", "update_or_create", "select_for_update", "upload_file", "download_file",
     "upload_fileobj", "download_fileobj", "put_object", "get_object", "delete_object", "list_objects",
-    "list_objects_v2", "urlretrieve", "ping", "connect", "create_connection", "reconnect",
+    "list_objects_v2", "do_handshake", "urlretrieve", "ping", "connect", "create_connection", "reconnect",
     "scalar", "scalars",
 })
 
@@ -77,7 +77,7 @@ OPTIMISTIC_ERRORS = frozenset({"RuntimeError"})
 
 # Non-blocking lock attempts.
 LOCK_CALLS = frozenset({"fcntl.flock", "fcntl.lockf", "msvcrt.locking"})
-NONBLOCKING_FLAG = "LOCK_NB"
+NONBLOCKING_FLAGS = frozenset({"LOCK_NB", "LK_NBLCK", "LK_NBRLCK"})
 ACQUIRE = "acquire"
 
 

@@ -89,12 +89,16 @@ def io_reason(op: Operation) -> Optional[str]:
 def loop_low(found: RetryLoop, site: TrySite) -> Optional[str]:
     """The low conditions of a retry loop: a long-lived loop gated on a running/shutdown
     flag, an in-memory optimistic retry, a cancellable lock wait."""
-    if found.running_gate:
-        return f"long-lived loop gated on `{found.running_gate}`"
-    if found.optimistic(site):
-        return "in-memory optimistic retry (RuntimeError)"
     if found.lock_wait(site):
         return "cancellable lock wait"
+    gate = found.running_gate
+    if gate:
+        op = found.operation(site)
+        if op.call is not None and any(w in call_text(op.call).lower() for w in ("acquire", "lock")):
+            return f"cancellable lock wait (`{gate}`)"
+        return f"long-lived loop gated on `{gate}`"
+    if found.optimistic(site):
+        return "in-memory optimistic retry (RuntimeError)"
     return None
 
 
