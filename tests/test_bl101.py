@@ -1532,3 +1532,15 @@ def test_recursion_message_names_the_exception(tmp_path):
     (msg,) = messages(tmp_path, "def f(u):\n    try:\n        return g(u)\n    except LookupError:\n        return f(u)\n")
     assert "`LookupError`" in msg and "with the same arguments" in msg
 
+
+
+def test_a_name_imported_inside_the_function_is_not_a_self_call(tmp_path):
+    check(tmp_path, """
+        def entry_points(group):
+            try:
+                from importlib.metadata import entry_points
+            except ImportError:
+                from importlib_metadata import entry_points
+                return entry_points(group=group)
+            return entry_points(group=group)
+    """)

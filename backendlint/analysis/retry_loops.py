@@ -435,8 +435,21 @@ class SelfCalls:
 
     @cached_property
     def rebound(self) -> bool:
-        """A plain function whose name is rebound inside it: not a call to itself."""
-        return not self.method and self.name in self.analysis.scopes.local_names(self.function)
+        """A plain function whose name is rebound inside it (an assignment, a nested def,
+        or an import: ``from fallback import load`` inside ``def load``): not a call to itself."""
+        if self.method:
+            return False
+        if self.name in self.analysis.scopes.local_names(self.function):
+            return True
+        for node in walk_local(self.function.body):
+            if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    bound = alias.asname.name if alias.asname is not None else alias.name
+                    if isinstance(bound, cst.Name) and bound.value == self.name:
+                        return True
+                    if alias.asname is None and (dotted_name(alias.name) or "").split(".")[0] == self.name:
+                        return True
+        return False
 
     @cached_property
     def asks_person(self) -> bool:
