@@ -1335,3 +1335,212 @@ def test_flag_ending_assignment_exits_the_loop():
 
     assert _loop_outcomes("running = False\n", ends) == {"exit"}
     assert _loop_outcomes("other = False\n", ends) == {"next"}
+
+
+# -- issue #17: precision ------------------------------------------------------------
+
+
+def test_prompt_before_the_try_is_not_a_retry(tmp_path):
+    check(tmp_path, """
+        def ask_port():
+            while True:
+                answer = input("port? ")
+                try:
+                    return int(answer)
+                except ValueError:
+                    print("not a number")
+    """)
+
+
+def test_confirm_in_the_handler_is_not_a_retry(tmp_path):
+    check(tmp_path, """
+        import click
+
+        def deploy(target):
+            while True:
+                try:
+                    return target.deploy()
+                except RuntimeError:
+                    if not click.confirm("try again?"):
+                        return None
+    """)
+
+
+def test_prompt_through_a_project_wrapper_is_not_a_retry(tmp_path):
+    check(tmp_path, """
+        from getpass import getpass
+
+        def ask_secret(label):
+            return getpass(label + ": ")
+
+        def login(client):
+            while True:
+                try:
+                    return client.login(ask_secret("password"))
+                except PermissionError:
+                    print("wrong password")
+    """)
+
+
+def test_prompt_elsewhere_in_the_file_does_not_exempt_a_loop(tmp_path):
+    check(tmp_path, """
+        def ask():
+            return input("? ")
+
+        def fetch(client):
+            while True:  # <-- BL101
+                try:
+                    return client.fetch()
+                except OSError:
+                    pass
+    """)
+
+
+def test_failover_over_a_finite_iterator_is_bounded(tmp_path):
+    check(tmp_path, """
+        def fetch(client, mirrors):
+            urls = iter(mirrors)
+            url = next(urls)
+            while True:
+                try:
+                    return client.get(url)
+                except OSError:
+                    if url := next(urls, None):
+                        continue
+                    raise
+    """)
+    check(tmp_path / "b", """
+        def fetch(client, mirrors):
+            urls = iter(mirrors)
+            url = next(urls)
+            while True:
+                try:
+                    return client.get(url)
+                except OSError:
+                    url = next(urls)
+    """)
+
+
+def test_next_without_an_exit_on_exhaustion_is_still_a_retry(tmp_path):
+    check(tmp_path, """
+        def fetch(client, mirrors):
+            urls = iter(mirrors)
+            while True:  # <-- BL101
+                try:
+                    return client.get(next(urls, "default"))
+                except OSError:
+                    pass
+    """)
+
+
+def test_keyboard_interrupt_that_resumes_a_console_is_not_a_retry(tmp_path):
+    check(tmp_path, """
+        def repl(shell):
+            while True:
+                try:
+                    shell.run_once()
+                    return
+                except KeyboardInterrupt:
+                    print("use exit() to leave")
+    """)
+    check(tmp_path / "b", """
+        def serve(loop):
+            try:
+                loop.run_forever()
+            except KeyboardInterrupt:
+                return serve(loop)
+    """)
+
+
+def test_keyboard_interrupt_beside_a_real_error_still_reports(tmp_path):
+    check(tmp_path, """
+        def fetch(client):
+            while True:  # <-- BL101
+                try:
+                    return client.fetch()
+                except KeyboardInterrupt:
+                    pass
+                except OSError:
+                    pass
+    """)
+
+
+def test_recursion_on_a_loop_variable_drawn_from_a_parameter_is_not_a_retry(tmp_path):
+    check(tmp_path, """
+        class Importer:
+            def handle(self, payload):
+                try:
+                    return self.store(payload["id"])
+                except KeyError:
+                    for item in payload["items"]:
+                        self.handle(item)
+    """)
+
+
+def test_recursion_omitting_an_optional_argument_that_switches_branch(tmp_path):
+    check(tmp_path, """
+        def send(message, conn=None):
+            if conn is None:
+                conn = open_connection()
+            try:
+                return conn.send(message)
+            except OSError:
+                return send(message)
+    """)
+
+
+def test_recursion_message_does_not_claim_same_arguments_for_a_fresh_value(tmp_path):
+    src = """
+        def call(api, token):
+            try:
+                return api.get(token)
+            except PermissionError:
+                token = refresh()
+                return call(api, token)
+    """
+    (msg,) = messages(tmp_path, textwrap.dedent(src))
+    assert "same arguments" not in msg and "`token`" in msg and "PermissionError" in msg
+
+
+def test_loop_message_names_the_operation_and_the_exception(tmp_path):
+    src = """
+        def wait_for(Order, pk):
+            while True:
+                try:
+                    return Order.objects.get(pk=pk)
+                except Order.DoesNotExist:
+                    pass
+    """
+    (msg,) = messages(tmp_path, textwrap.dedent(src))
+    assert "`Order.objects.get(...)`" in msg and "`Order.DoesNotExist`" in msg
+    src2 = """
+        import fcntl
+
+        def lock(fd):
+            while True:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX)
+                    return
+                except (OSError, ValueError):
+                    pass
+    """
+    (msg2,) = messages(tmp_path / "b", textwrap.dedent(src2))
+    assert "`fcntl.lockf(...)`" in msg2 and "`OSError`, `ValueError`" in msg2
+
+
+def test_recursion_message_names_the_exception(tmp_path):
+    (msg,) = messages(tmp_path, "def f(u):\n    try:\n        return g(u)\n    except LookupError:\n        return f(u)\n")
+    assert "`LookupError`" in msg and "with the same arguments" in msg
+
+
+
+def test_a_name_imported_inside_the_function_is_not_a_self_call(tmp_path):
+    check(tmp_path, """
+        def entry_points(group):
+            try:
+                from importlib.metadata import entry_points
+            except ImportError:
+                from importlib_metadata import entry_points
+                return entry_points(group=group)
+            return entry_points(group=group)
+    """)

@@ -31,7 +31,8 @@ from backendlint.knowledge.retry.loops import (
     ARITHMETIC_CALLS,
     EXIT_CALLS,
     PROMPT_BUILTINS,
-    PROMPT_CALLS,
+    is_prompt,
+    only_interrupts,
     is_log_call,
     is_sleep,
     is_timeout_scope,
@@ -40,15 +41,36 @@ from backendlint.knowledge.retry.loops import (
 from backendlint.syntax.flow import BREAK, CONTINUE, NEXT, RAISE, RETURN, Flow, Outcome
 from backendlint.syntax.literals import is_constant, is_falsy_constant, is_none, is_truthy_constant
 from backendlint.syntax.names import dotted_name, last_name, names_in, param_names, positional_params, target_names
-from backendlint.syntax.scopes import Scopes
+from backendlint.knowledge.retry.io import (
+    ACQUIRE,
+    EVENT_TEST,
+    LOCK_CALLS,
+    NONBLOCKING_FLAGS,
+    OPTIMISTIC_ERRORS,
+    is_io_method,
+    is_io_qualified,
+    is_running_flag,
+)
+from backendlint.syntax.scopes import Scopes, project_function
 from backendlint.syntax.walk import SCOPE_TYPES, statements, walk, walk_local
 
 EXIT = "exit"  # leaves the loop: return, break, or the flag-ending assignment
 
 __all__ = [
     "NEXT", "CONTINUE", "EXIT", "RAISE", "RetryFlow", "LoopShape", "TrySite", "RetryLoop",
-    "SelfCall", "SelfCalls", "RetryLoops",
+    "SelfCall", "SelfCalls", "RetryLoops", "Operation",
 ]
+
+
+@dataclass
+class Operation:
+    """What an attempt runs: ``call`` the first call that does I/O (``io``) or, with no
+    visible I/O, the first call that is not bookkeeping (None: no call at all); ``via``:
+    the project function of this file through which the I/O call was reached."""
+
+    call: Optional[cst.Call]
+    io: bool = False
+    via: Optional[cst.FunctionDef] = None
 
 
 # -- control flow inside one loop body -------------------------------------------------
@@ -174,12 +196,40 @@ class TrySite:
     def goes_round(self) -> bool:
         """Some except branch goes round again (falls through or continues), rather than
         re-raising, breaking or returning."""
+        return bool(self.round_handlers)
+
+    @cached_property
+    def round_handlers(self) -> List[cst.CSTNode]:
+        """The except branches that go round again. A branch that catches only
+        ``KeyboardInterrupt`` / ``EOFError`` resumes an interactive or event loop: not a retry."""
         flow = self.flow
+        out = []
         for handler in self.node.handlers:
+            if only_interrupts(handler.type):
+                continue
             outcome = flow.after(flow.outcomes(statements(handler.body)), self.rest)
             if NEXT in outcome or CONTINUE in outcome:
-                return True
-        return False
+                out.append(handler)
+        return out
+
+    @cached_property
+    def fails_over(self) -> bool:
+        """Every branch that goes round draws the next candidate from an iterator and
+        stops when it is exhausted: ``url = next(urls)`` (StopIteration ends the loop) or
+        ``if url := next(urls, None): continue`` followed by ``raise`` / ``return``."""
+        handlers = self.round_handlers
+        if not handlers:
+            return False
+        for handler in handlers:
+            draws = [n for n in walk_local(handler.body) if isinstance(n, cst.Call)
+                     and isinstance(n.func, cst.Name) and n.func.value == "next" and n.args]
+            if not draws:
+                return False
+            if any(len(call.args) == 1 for call in draws):
+                continue
+            if not self.flow.outcomes(statements(handler.body)) & {EXIT, RAISE}:
+                return False
+        return True
 
     @cached_property
     def success(self) -> FrozenSet[str]:
@@ -254,8 +304,9 @@ class RetryLoop:
         return bool(flag) and flag not in self._scope_facts[0] and flag not in self.analysis.module_bool_attrs()
 
     def asks_person(self, site: TrySite) -> bool:
-        """The attempt asks a person (``input()``, ``click.prompt()``)."""
-        return self.analysis.prompts(site.node.body, self.stack)
+        """The loop asks a person (``input()``, ``click.prompt()``, ``click.confirm()``):
+        anywhere in its body and handlers, or through a project wrapper of this file."""
+        return self.analysis.prompts(self.loop.body, self.stack)
 
     @cached_property
     def time_boxed(self) -> bool:
@@ -294,6 +345,61 @@ class RetryLoop:
         """The loop body calls ``sleep`` somewhere (not in nested defs)."""
         return any(is_sleep(n) for n in walk_local(self.loop.body))
 
+    # what is retried (severity)
+    def operation(self, site: TrySite) -> Operation:
+        """What the attempt (the ``try`` body) runs; see ``RetryLoops.operation``."""
+        return self.analysis.operation(site.attempt, self.stack)
+
+    @cached_property
+    def running_gate(self) -> Optional[str]:
+        """The running / shutdown flag that ends the loop, as written: the loop's own test
+        (``while self.running``, ``while not stop.is_set()``) or an ``if`` in its body that
+        leaves the loop (``if self._closed: break``); None without one."""
+        loop = self.loop
+        if isinstance(loop, cst.While):
+            found = _running_flag(loop.test)
+            if found:
+                return found
+        for node in walk_local(loop.body):
+            if isinstance(node, cst.If):
+                found = _running_flag(node.test)
+                if found and self.flow.of(node) & {EXIT, RAISE}:
+                    return found
+        return None
+
+    @staticmethod
+    def optimistic(site: TrySite) -> bool:
+        """Every handler of the attempt catches only ``RuntimeError`` (a collection changed
+        by another thread during iteration): an in-memory optimistic retry."""
+        caught = site.caught
+        if not caught:
+            return False
+        for expr in caught:
+            if expr is None:
+                return False
+            names = expr.elements if isinstance(expr, cst.Tuple) else [expr]
+            for element in names:
+                value = element.value if isinstance(element, cst.Element) else element
+                if last_name(value) not in OPTIMISTIC_ERRORS:
+                    return False
+        return True
+
+    def lock_wait(self, site: TrySite) -> bool:
+        """The attempt tries a lock without blocking (``acquire(blocking=False)``,
+        ``fcntl.flock(fd, LOCK_EX | LOCK_NB)``) and the loop sleeps or has a cancel flag."""
+        if not (self.sleeps or self.running_gate):
+            return False
+        for node in walk_local(site.attempt):
+            if not isinstance(node, cst.Call):
+                continue
+            if last_name(node.func) == ACQUIRE and _non_blocking_acquire(node):
+                return True
+            qualified = self.analysis.scopes.resolve(node.func, self.stack) or dotted_name(node.func)
+            if qualified in LOCK_CALLS and any(
+                    n.rsplit(".", 1)[-1] in NONBLOCKING_FLAGS for a in node.args for n in names_in(a.value)):
+                return True
+        return False
+
 
 # -- recursion from an except handler --------------------------------------------------
 
@@ -312,6 +418,7 @@ class SelfCall:
     call: cst.Call
     arguments: str  # SAME, COUNTER, UNKNOWN_ARGS, CHECKED_ARG, OTHER_MODE, DERIVED, COMPUTED
     counter: Optional[str] = None  # the argument passed on as a counter (COUNTER)
+    fresh: Optional[str] = None  # a fresh local passed instead of an argument (SAME)
 
 
 class SelfCalls:
@@ -328,8 +435,21 @@ class SelfCalls:
 
     @cached_property
     def rebound(self) -> bool:
-        """A plain function whose name is rebound inside it: not a call to itself."""
-        return not self.method and self.name in self.analysis.scopes.local_names(self.function)
+        """A plain function whose name is rebound inside it (an assignment, a nested def,
+        or an import: ``from fallback import load`` inside ``def load``): not a call to itself."""
+        if self.method:
+            return False
+        if self.name in self.analysis.scopes.local_names(self.function):
+            return True
+        for node in walk_local(self.function.body):
+            if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    bound = alias.asname.name if alias.asname is not None else alias.name
+                    if isinstance(bound, cst.Name) and bound.value == self.name:
+                        return True
+                    if alias.asname is None and (dotted_name(alias.name) or "").split(".")[0] == self.name:
+                        return True
+        return False
 
     @cached_property
     def asks_person(self) -> bool:
@@ -342,11 +462,28 @@ class SelfCalls:
         own = params[1:] if self._skip_first else params
         return own, set(param_names(fn.params)), _tested_names(fn)
 
+    @cached_property
+    def _rebound_params(self) -> Set[str]:
+        """Parameters assigned a new value inside the function."""
+        params = self._params[1]
+        out: Set[str] = set()
+        for node in walk_local(self.function.body):
+            if isinstance(node, cst.Assign):
+                for t in node.targets:
+                    out.update(n for n in target_names(t.target) if n in params)
+        return out
+
     def arguments(self, call: cst.Call) -> SelfCall:
         """How ``call`` passes the function's arguments."""
         own_params, all_params, tested = self._params
         changed: List[Tuple[str, cst.CSTNode]] = []
+        fresh_param: Optional[str] = None
+        passed: Set[str] = set()
         for i, arg in enumerate(call.args):
+            if arg.keyword is not None:
+                passed.add(arg.keyword.value)
+            elif not arg.star and i < len(own_params):
+                passed.add(own_params[i])
             if arg.star:
                 if isinstance(arg.value, cst.Name) and arg.value.value in all_params:
                     continue
@@ -359,12 +496,18 @@ class SelfCalls:
                 param = None
             value = arg.value
             if isinstance(value, cst.Name) and value.value == param:
-                continue  # passed through unchanged
+                if param in self._rebound_params:
+                    fresh_param = fresh_param or param  # the same name, a new value (``token = refresh()``)
+                continue  # passed through
             changed.append((param or "", value))
         for param, value in changed:
             if param and param in tested:
                 return SelfCall(call, CHECKED_ARG)
+        if not any(arg.star for arg in call.args) and any(
+                p not in passed and p in _branch_params(self.function) for p in _optional_params(self.function)):
+            return SelfCall(call, OTHER_MODE)  # an omitted optional argument switches branch
         counter = None
+        fresh = fresh_param
         for param, value in changed:
             if isinstance(value, cst.BinaryOperation) and param and param in names_in(value):
                 counter = param
@@ -375,9 +518,10 @@ class SelfCalls:
                 # call; a local derived from the arguments (``parent = path.parent``) is not.
                 if _derived_from(self.function, value.value, all_params):
                     return SelfCall(call, DERIVED)
+                fresh = fresh or value.value
             else:
                 return SelfCall(call, COMPUTED)
-        return SelfCall(call, COUNTER, counter) if counter else SelfCall(call, SAME)
+        return SelfCall(call, COUNTER, counter) if counter else SelfCall(call, SAME, fresh=fresh)
 
     @cached_property
     def checked(self) -> bool:
@@ -482,8 +626,8 @@ class RetryLoops:
             if isinstance(node, cst.FunctionDef):
                 fn_index = i
                 break
-        if fn_index is None:
-            return None
+        if fn_index is None or only_interrupts(getattr(handler, "type", None)):
+            return None  # no function; Ctrl-C resumes an interactive or event loop
         fn = stack[fn_index]
         fn_stack = stack[:fn_index]
         name = fn.name.value
@@ -556,19 +700,81 @@ class RetryLoops:
             self._module_bool_attrs = out
         return self._module_bool_attrs
 
-    def prompts(self, body: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> bool:
-        """The block asks a person (``input()``, ``click.prompt()``)."""
+    def operation(self, body: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> Operation:
+        """What ``body`` runs: its first I/O call (``knowledge.retry.io``), looking one level
+        into the project functions of this file it calls (``self._fetch()``, ``load()``);
+        else its first call that is not logging or a sleep; else ``Operation(None)``."""
+        first: Optional[cst.Call] = None
+        helpers: List[Tuple[cst.Call, cst.FunctionDef]] = []
+        for node in walk_local(body):
+            if not isinstance(node, cst.Call):
+                continue
+            if self.is_io(node, stack):
+                return Operation(node, True)
+            if is_log_call(node) or is_sleep(node):
+                continue
+            if first is None:
+                first = node
+            fn = project_function(self.scopes, node.func, stack)
+            if fn is not None:
+                helpers.append((node, fn))
+        for call, fn in helpers:
+            inner = list(stack) + [fn]
+            for node in walk_local(fn.body):
+                if isinstance(node, cst.Call) and self.is_io(node, inner):
+                    return Operation(call, True, fn)
+        return Operation(first)
+
+    def is_io(self, call: cst.Call, stack: Sequence[cst.CSTNode]) -> bool:
+        func = call.func.func if isinstance(call.func, cst.Call) else call.func
+        dotted = dotted_name(func)
+        if is_io_qualified(self.scopes.resolve(func, stack)):
+            return True
+        return is_io_method(dotted)
+
+    def prompts(self, body: cst.CSTNode, stack: Sequence[cst.CSTNode], follow: bool = True) -> bool:
+        """The block asks a person (``input()``, ``click.prompt()``, ``prompt_toolkit``), or
+        (``follow``) calls a project function of this file that does (one level)."""
+        wrappers: List[cst.FunctionDef] = []
         for node in walk_local(body):
             if isinstance(node, cst.Call):
                 if isinstance(node.func, cst.Name) and node.func.value in PROMPT_BUILTINS:
                     if self.scopes.resolve(node.func, stack) is None:
                         return True
-                if self.scopes.resolve(node.func, stack) in PROMPT_CALLS:
+                if is_prompt(self.scopes.resolve(node.func, stack)):
                     return True
-        return False
+                if follow:
+                    fn = project_function(self.scopes, node.func, stack)
+                    if fn is not None:
+                        wrappers.append(fn)
+        return any(self.prompts(fn.body, list(stack) + [fn], follow=False) for fn in wrappers)
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _running_flag(test: cst.CSTNode) -> Optional[str]:
+    """The running / shutdown flag a test reads (``self.running``, ``stop.is_set()``)."""
+    for node in walk_local(test):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == EVENT_TEST:
+            return dotted_name(node.func) or EVENT_TEST
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            dotted = dotted_name(node)
+            if dotted and is_running_flag(dotted):
+                return dotted
+    return None
+
+
+def _non_blocking_acquire(call: cst.Call) -> bool:
+    """``lock.acquire(False)`` / ``lock.acquire(blocking=False)`` / ``acquire(timeout=...)``."""
+    for i, arg in enumerate(call.args):
+        if arg.keyword is None and i == 0 and is_falsy_constant(arg.value):
+            return True
+        if arg.keyword is not None and arg.keyword.value == "blocking" and is_falsy_constant(arg.value):
+            return True
+        if arg.keyword is not None and arg.keyword.value == "timeout":
+            return True
+    return False
 
 
 def _is_bool_name(value: cst.CSTNode) -> bool:
@@ -728,11 +934,40 @@ def _limit_comparison(test: cst.CSTNode, outcome_names: Set[str]) -> bool:
 
 
 def _derived_from(fn: cst.FunctionDef, name: str, params: Set[str]) -> bool:
+    """``name`` is assigned from the arguments (``parent = path.parent``) or is a loop
+    variable drawn from them (``for item in payload["items"]``)."""
     for node in walk_local(fn.body):
         if isinstance(node, cst.Assign) and any(name in target_names(t.target) for t in node.targets):
             if names_in(node.value) & params:
                 return True
+        if isinstance(node, (cst.For, cst.CompFor)) and name in target_names(node.target):
+            if names_in(node.iter) & params:
+                return True
     return False
+
+
+def _branch_params(fn: cst.FunctionDef) -> Set[str]:
+    """Names an ``if`` tests for presence: ``if p:``, ``if not p:``, ``if p is None:``,
+    ``if p is not None:`` (a mode switch, not a counter compared with a limit)."""
+    out: Set[str] = set()
+    for node in walk_local(fn.body):
+        if not isinstance(node, (cst.If, cst.IfExp)):
+            continue
+        test = node.test
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test = test.expression
+        if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+                and isinstance(test.comparisons[0].operator, (cst.Is, cst.IsNot)) and is_none(test.comparisons[0].comparator)):
+            test = test.left
+        if isinstance(test, cst.Name):
+            out.add(test.value)
+    return out
+
+
+def _optional_params(fn: cst.FunctionDef) -> List[str]:
+    """Parameters with a default value (positional or keyword-only)."""
+    params = fn.params
+    return [p.name.value for p in list(params.params) + list(params.kwonly_params) if p.default is not None]
 
 
 def _reads_outside_logging(node: cst.CSTNode) -> Set[str]:

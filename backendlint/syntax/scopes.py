@@ -16,7 +16,7 @@ import libcst as cst
 from backendlint.syntax.names import dotted_name, param_names, target_names
 from backendlint.syntax.walk import statements, walk_local
 
-__all__ = ["Scopes", "module_level"]
+__all__ = ["Scopes", "module_level", "project_function"]
 
 
 def module_level(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
@@ -182,3 +182,25 @@ class Scopes:
                 return None if value is None or value is _SHADOW else value
         value = self.module_assigns().get(name.value)
         return None if value is None or value is _SHADOW else value
+
+
+def project_function(scopes: Scopes, func: cst.CSTNode, stack: Sequence[cst.CSTNode]) -> Optional[cst.FunctionDef]:
+    """The function of this file that ``func`` calls: ``name(...)`` for a module-level def
+    not shadowed by a local, ``self.name(...)`` / ``cls.name(...)`` for a method of the
+    enclosing class. None otherwise (imports, other receivers)."""
+    if isinstance(func, cst.Name):
+        for scope in scopes.enclosing_scopes(stack):
+            if func.value in scopes.local_names(scope):
+                return None
+        for stmt in scopes.ctx.module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == func.value:
+                return stmt
+        return None
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls"):
+        for node in reversed(stack):
+            if isinstance(node, cst.ClassDef):
+                for stmt in statements(node.body):
+                    if isinstance(stmt, cst.FunctionDef) and stmt.name.value == func.attr.value:
+                        return stmt
+                return None
+    return None
