@@ -12,7 +12,7 @@ import pytest
 
 from backendlint.engine.checker import select_rules
 from backendlint.knowledge import writes as orm
-from backendlint.rules.bl101_unbounded_retry import UnboundedRetry
+from backendlint.rules.bl101 import UnboundedRetry
 from backendlint.rules.bl201 import NonIdempotentPost
 from backendlint.rules.bl301_write_outside_transaction import WriteOutsideTransaction
 
