@@ -42,7 +42,7 @@ entries, ``CreatePath`` for the chain of calls to an exported create. Nothing ou
 
 from __future__ import annotations
 
-from backendlint.knowledge.writes import DJANGO_QUERYSET_ASYNC_WRITES, DJANGO_QUERYSET_WRITES
+from backendlint.knowledge.writes import DJANGO_QUERYSET_ASYNC_WRITES, DJANGO_QUERYSET_WRITES, ast_reset_lists
 
 import ast
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -507,22 +507,7 @@ def _is_batching_loop(loop: ast.AST) -> bool:
     return False
 
 
-def _reset_lists(stmts: Sequence[ast.stmt]) -> set:
-    """Names set back to an empty list (or cleared) in a loop body."""
-    names = set()
-    for node in body_nodes(stmts):
-        if isinstance(node, ast.Assign):
-            value = node.value
-            if (isinstance(value, ast.List) and not value.elts) or (
-                isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "list" and not value.args
-            ):
-                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif (
-            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "clear"
-            and isinstance(node.func.value, ast.Name) and not node.args
-        ):
-            names.add(node.func.value.id)
-    return names
+_reset_lists = ast_reset_lists  # names set back to an empty list (or cleared) in a loop body
 
 
 def _whole_body_atomic(scan: _FunctionScan) -> bool:
